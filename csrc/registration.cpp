@@ -1,0 +1,17 @@
+// Every schema of the library, in one block. Kernels register per device in cpu/ and cuda/;
+// fake (meta), autograd and autocast rules are registered from Python (landmark_kernels/).
+#include <torch/library.h>
+
+TORCH_LIBRARY(landmark_kernels, m) {
+  // Fused loss ops return (loss, grad): loss is per element for reduction 0 (none), else a 0-dim
+  // tensor; grad is ∂(per-element loss)/∂pred when compute_grad, else an empty tensor. The
+  // reduction's own scale (1/N for mean) is applied by the backward, not stored in grad.
+  m.def(
+      "awing_loss(Tensor pred, Tensor target, Tensor? target_weight, float alpha, float omega, "
+      "float epsilon, float theta, float map_weight, float map_threshold, int map_kernel, "
+      "int reduction, bool compute_grad) -> (Tensor, Tensor)");
+  m.def(
+      "awing_loss_triton(Tensor pred, Tensor target, Tensor? target_weight, float alpha, "
+      "float omega, float epsilon, float theta, float map_weight, float map_threshold, "
+      "int map_kernel, int reduction, bool compute_grad) -> (Tensor, Tensor)");
+}

@@ -1,0 +1,13 @@
+"""landmark-kernels: fused CUDA/C++ and Triton kernels for facial-landmark training losses.
+
+Every op takes `backend="auto" | "cuda" | "triton" | "cpu" | "torch"`; see
+`available_backends(device)` and landmark_kernels/_backends.py for the rule behind "auto".
+"""
+
+from . import _extension  # noqa: F401  (loads the compiled ops first)
+from . import nn, reference
+from ._backends import BACKENDS, available_backends
+from .awing import awing_loss
+
+__all__ = ["BACKENDS", "available_backends", "awing_loss", "nn", "reference"]
+__version__ = "0.1.0"

@@ -1,0 +1,42 @@
+"""Which backend runs an op, and the rule behind backend="auto".
+
+auto: CUDA tensors use the CUDA C++ kernels when built, else Triton, else torch; CPU tensors use
+the C++ kernels ("cpu"). Triton is never auto-picked on the CPU: its interpreter (TRITON_INTERPRET=1)
+is for testing the Triton kernels, not for speed. Other devices fall back to "torch".
+Availability is decided once at import (TRITON_INTERPRET must be set before importing).
+"""
+
+import importlib.util
+import os
+
+import torch
+
+from ._extension import HAS_CUDA_KERNELS
+
+BACKENDS = ("cuda", "triton", "cpu", "torch")
+_HAS_TRITON = importlib.util.find_spec("triton") is not None
+TRITON_INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
+_AVAILABLE = {
+    "cuda": tuple(b for b, ok in (("cuda", HAS_CUDA_KERNELS and torch.cuda.is_available()),
+                                  ("triton", _HAS_TRITON and torch.cuda.is_available()),
+                                  ("torch", True)) if ok),
+    "cpu": ("cpu",) + (("triton",) if _HAS_TRITON and TRITON_INTERPRET else ()) + ("torch",),
+}
+
+
+def available_backends(device):
+    """Backends that work for tensors on `device` (str or torch.device), fastest first."""
+    return _AVAILABLE.get(torch.device(device).type, ("torch",))
+
+
+def resolve(backend, device):
+    """The concrete backend for `backend` ("auto" or a name) on `device`; raises if unusable."""
+    available = _AVAILABLE.get(device.type, ("torch",))
+    if backend == "auto":
+        return available[0]
+    if backend in available:
+        return backend
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be 'auto' or one of {BACKENDS}, got {backend!r}")
+    raise RuntimeError(f"backend {backend!r} is not available for {device.type} tensors here; "
+                       f"available: {available}")

@@ -1,0 +1,72 @@
+"""Pure-PyTorch definitions of every op (SPEC.md in executable form).
+
+Each function here is the `backend="torch"` path and the ground truth that the C++, CUDA and
+Triton kernels are tested against. They favour clarity over speed, use plain autograd, and are
+written so that autograd itself never produces NaN where the SPEC defines a gradient.
+"""
+
+import torch
+import torch.nn.functional as F
+
+REDUCTIONS = ("none", "mean", "sum")
+
+
+def weighted_loss_map(target, *, map_weight=10.0, map_threshold=0.2, map_kernel=3):
+    """AWing weighted loss map factor W·M + 1 (AWing paper §4.3), shape of `target` (B,K,H,W).
+
+    M = 1 where the map_kernel×map_kernel grey dilation of the target exceeds map_threshold
+    (strict). The dilation is a max pool with −inf padding, i.e. scipy's grey_dilation.
+    """
+    dilated = F.max_pool2d(target, map_kernel, stride=1, padding=map_kernel // 2)
+    return map_weight * (dilated > map_threshold).to(target.dtype) + 1.0
+
+
+def _apply_target_weight(pred, target, target_weight):
+    """mmpose semantics: the loss sees (pred·w, target·w); w is (B,K) or (B,K,H,W)."""
+    if target_weight is None:
+        return pred, target
+    w = target_weight
+    if w.dim() == 2:
+        w = w[:, :, None, None]
+    return pred * w, target * w
+
+
+def _reduce(loss, reduction):
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss
+
+
+def awing_loss(pred, target, *, alpha=2.1, omega=14.0, epsilon=1.0, theta=0.5,
+               weight_map=True, map_weight=10.0, map_threshold=0.2, map_kernel=3,
+               target_weight=None, reduction="mean"):
+    """Adaptive Wing loss (Wang et al., ICCV 2019, eq. 6) with the weighted loss map (§4.3).
+
+    pred, target: (B,K,H,W). target_weight: None, (B,K) or (B,K,H,W). The map is built from
+    the weighted target. No gradient flows to target or target_weight. Returns a scalar for
+    "mean"/"sum", a (B,K,H,W) per-pixel loss for "none".
+    """
+    target = target.detach()
+    if target_weight is not None:
+        target_weight = target_weight.detach()
+    pred, target = _apply_target_weight(pred, target, target_weight)
+    delta = (target - pred).abs()
+    exponent = alpha - target
+    # Small errors, eq. 6 first branch. The power is taken on a safe base so that autograd does
+    # not form 0·inf = NaN at δ = 0, where the SPEC defines the gradient as 0.
+    is_small = delta < theta
+    safe_delta = torch.where(delta > 0, delta, torch.ones_like(delta))
+    small = omega * torch.log1p(torch.pow(safe_delta / epsilon, exponent))
+    small = torch.where(delta > 0, small,
+                        omega * torch.log1p(torch.pow(torch.zeros_like(delta), exponent)))
+    # Large errors: linear with slope A and offset C so that the loss is C¹ at δ = θ.
+    theta_pow = torch.pow(torch.full_like(target, theta / epsilon), exponent)
+    a = omega * exponent * (theta_pow / (theta / epsilon)) / (epsilon * (1 + theta_pow))
+    c = theta * a - omega * torch.log1p(theta_pow)
+    loss = torch.where(is_small, small, a * delta - c)
+    if weight_map:
+        loss = loss * weighted_loss_map(target, map_weight=map_weight,
+                                        map_threshold=map_threshold, map_kernel=map_kernel)
+    return _reduce(loss, reduction)
