@@ -6,6 +6,16 @@
 
 namespace landmark_kernels {
 
+// The transcendental functions awing_pixel uses; the CPU kernel swaps in vectorisable ones.
+struct StdMath {
+  template <typename T>
+  LK_HD static T log(T x) { using std::log; return log(x); }
+  template <typename T>
+  LK_HD static T exp(T x) { using std::exp; return exp(x); }
+  template <typename T>
+  LK_HD static T log1p(T x) { using std::log1p; return log1p(x); }
+};
+
 template <typename T>
 struct AWingConsts {
   T alpha, omega, theta, inv_epsilon, map_weight, map_threshold;
@@ -20,26 +30,20 @@ struct AWingConsts {
 //                              (C = θA − ω·ln(1+(θ/ε)^(α−y))).
 // One log, one exp and one log1p per pixel whatever the branch, so the loop has no divergence.
 // At δ = 0 the gradient is defined as 0 (the naive form is 0·∞ when α−y−1 < 0).
-template <typename T>
+// Written with selects, no branches, so that CPU loops over it vectorise.
+template <typename Math = StdMath, typename T>
 LK_HD T awing_pixel(T diff, T y, const AWingConsts<T>& c, T* grad) {
-  using std::exp;
-  using std::fabs;
-  using std::log;
-  using std::log1p;
-  const T delta = fabs(diff);
+  const T delta = diff < T(0) ? -diff : diff;
   const T x = delta < c.theta ? delta : c.theta;
   const T e = c.alpha - y;
-  T t, g;
-  if (x > T(0)) {
-    t = exp(e * log(x * c.inv_epsilon));
-    g = c.omega * e * t / (x * (T(1) + t));
-  } else {
-    // 0^e: 0 for e > 0, 1 for e = 0, ∞ for e < 0 (as torch.pow).
-    t = e > T(0) ? T(0) : (e == T(0) ? T(1) : T(INFINITY));
-    g = T(0);
-  }
+  const bool at_zero = !(x > T(0));
+  const T safe_x = at_zero ? T(1) : x;
+  // 0^e: 0 for e > 0, 1 for e = 0, ∞ for e < 0 (as torch.pow).
+  const T zero_pow = e > T(0) ? T(0) : (e == T(0) ? T(1) : T(INFINITY));
+  const T t = at_zero ? zero_pow : Math::exp(e * Math::log(safe_x * c.inv_epsilon));
+  const T g = at_zero ? T(0) : c.omega * e * t / (safe_x * (T(1) + t));
   *grad = diff > T(0) ? g : (diff < T(0) ? -g : T(0));
-  return c.omega * log1p(t) + g * (delta - x);
+  return c.omega * Math::log1p(t) + g * (delta - x);
 }
 
 // Weighted loss map factor W·M + 1 (AWing §4.3) from the dilated (k×k max) target.

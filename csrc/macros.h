@@ -3,5 +3,5 @@
 #if defined(__CUDACC__)
 #define LK_HD __host__ __device__ __forceinline__
 #else
-#define LK_HD inline
+#define LK_HD inline __attribute__((always_inline))
 #endif

@@ -5,31 +5,103 @@
 #include <torch/library.h>
 
 #include <algorithm>
-#include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "../awing_loss.h"
+#include "vec_math.h"
 
 namespace landmark_kernels {
 namespace {
 
-// Grey dilation (k×k max, −inf padding) of one H×W plane, separable: rows then columns.
+struct VecMath {
+  LK_HD static float log(float x) { return vec_math::log(x); }
+  LK_HD static float exp(float x) { return vec_math::exp(x); }
+  LK_HD static float log1p(float x) { return vec_math::log1p(x); }
+};
+// float arithmetic (fp32/fp16/bf16 inputs) takes the vectorisable functions; fp64 takes libm.
+template <typename T>
+using CpuMath = std::conditional_t<std::is_same_v<T, float>, VecMath, StdMath>;
+
+template <typename T>
+LK_HD T max_of(T a, T b) {
+  return a > b ? a : b;
+}
+
+// Grey dilation (k×k max, −inf padding) of one H×W plane, separable: rows then columns. Each
+// inner loop is a shifted element-wise max over a row, so it vectorises.
 template <typename T>
 void dilate_plane(const T* src, T* row_max, T* out, int64_t h, int64_t w, int64_t radius) {
   for (int64_t r = 0; r < h; ++r) {
-    for (int64_t c = 0; c < w; ++c) {
-      T m = -std::numeric_limits<T>::infinity();
-      for (int64_t j = std::max<int64_t>(c - radius, 0); j <= std::min(c + radius, w - 1); ++j)
-        m = std::max(m, src[r * w + j]);
-      row_max[r * w + c] = m;
+    const T* s = src + r * w;
+    T* dst = row_max + r * w;
+    std::copy(s, s + w, dst);
+    for (int64_t d = 1; d <= radius && d < w; ++d) {
+      for (int64_t c = 0; c < w - d; ++c) dst[c] = max_of(dst[c], s[c + d]);
+      for (int64_t c = d; c < w; ++c) dst[c] = max_of(dst[c], s[c - d]);
     }
   }
   for (int64_t r = 0; r < h; ++r) {
     T* dst = out + r * w;
-    std::fill(dst, dst + w, -std::numeric_limits<T>::infinity());
-    for (int64_t i = std::max<int64_t>(r - radius, 0); i <= std::min(r + radius, h - 1); ++i)
-      for (int64_t c = 0; c < w; ++c) dst[c] = std::max(dst[c], row_max[i * w + c]);
+    std::copy(row_max + r * w, row_max + (r + 1) * w, dst);
+    for (int64_t i = std::max<int64_t>(r - radius, 0); i <= std::min(r + radius, h - 1); ++i) {
+      const T* s = row_max + i * w;
+      for (int64_t c = 0; c < w; ++c) dst[c] = max_of(dst[c], s[c]);
+    }
   }
+}
+
+// The per-pixel loop of one plane; the output writes are compile-time so the loop vectorises.
+// Sums run in T over chunks of kChunk pixels (a T reduction vectorises, a double one does not),
+// then in double across chunks.
+constexpr int64_t kChunk = 1024;
+
+// pred·w − target·w is formed as (pred − target)·w: exactly 0 at δ = 0 even when the compiler
+// contracts it into an FMA.
+template <bool kWriteLoss, bool kWriteGrad, typename T, typename scalar_t>
+LK_HD double plane_loss(const scalar_t* pred, const scalar_t* target, const T* y, const T* w,
+                        const T* factor, int64_t n, const AWingConsts<T>& c, scalar_t* loss_map,
+                        scalar_t* grad) {
+  double total = 0.0;
+  for (int64_t start = 0; start < n; start += kChunk) {
+    const int64_t stop = std::min(start + kChunk, n);
+    T sum = T(0);
+#pragma omp simd reduction(+ : sum)
+    for (int64_t i = start; i < stop; ++i) {
+      T g;
+      const T diff = (T(pred[i]) - T(target[i])) * w[i];
+      const T l = factor[i] * awing_pixel<CpuMath<T>>(diff, y[i], c, &g);
+      sum += l;
+      if constexpr (kWriteLoss) loss_map[i] = scalar_t(l);
+      if constexpr (kWriteGrad) grad[i] = scalar_t(factor[i] * w[i] * g);
+    }
+    total += double(sum);
+  }
+  return total;
+}
+
+// The same loop compiled for AVX2+FMA (8 lanes instead of SSE2's 4, ~2x here), picked at run
+// time so that the library still runs on x86-64 CPUs without AVX2.
+#if defined(__x86_64__) && defined(__GNUC__)
+template <bool kWriteLoss, bool kWriteGrad, typename T, typename scalar_t>
+__attribute__((target("avx2,fma"))) double plane_loss_avx2(
+    const scalar_t* pred, const scalar_t* target, const T* y, const T* w, const T* factor,
+    int64_t n, const AWingConsts<T>& c, scalar_t* loss_map, scalar_t* grad) {
+  return plane_loss<kWriteLoss, kWriteGrad>(pred, target, y, w, factor, n, c, loss_map, grad);
+}
+const bool kHasAvx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+
+template <bool kWriteLoss, bool kWriteGrad, typename T, typename scalar_t>
+double plane_loss_dispatch(const scalar_t* pred, const scalar_t* target, const T* y, const T* w,
+                           const T* factor, int64_t n, const AWingConsts<T>& c,
+                           scalar_t* loss_map, scalar_t* grad) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (kHasAvx2)
+    return plane_loss_avx2<kWriteLoss, kWriteGrad>(pred, target, y, w, factor, n, c, loss_map,
+                                                   grad);
+#endif
+  return plane_loss<kWriteLoss, kWriteGrad>(pred, target, y, w, factor, n, c, loss_map, grad);
 }
 
 template <typename scalar_t>
@@ -51,32 +123,34 @@ void awing_planes(const AWingProblem& p, int64_t map_kernel, int64_t reduction,
 
   const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(hw, 1));
   at::parallel_for(0, p.planes, grain, [&](int64_t begin, int64_t end) {
-    std::vector<T> scratch(3 * hw);
-    T* y = scratch.data();       // weighted target
-    T* factor = y + hw;          // weighted loss map factor
+    std::vector<T> scratch(4 * hw);
+    T* y = scratch.data();  // weighted target
+    T* w = y + hw;          // target weight per pixel
+    T* factor = w + hw;     // weighted loss map factor
     T* row_max = factor + hw;
     for (int64_t plane = begin; plane < end; ++plane) {
       const int64_t base = plane * hw;
-      const T w_channel = weight && !p.weight_per_pixel ? T(weight[plane]) : T(1);
-      const scalar_t* w_pixel = weight && p.weight_per_pixel ? weight + base : nullptr;
-      for (int64_t i = 0; i < hw; ++i)
-        y[i] = T(target[base + i]) * (w_pixel ? T(w_pixel[i]) : w_channel);
+      if (weight && p.weight_per_pixel) {
+        for (int64_t i = 0; i < hw; ++i) w[i] = T(weight[base + i]);
+      } else {
+        std::fill(w, w + hw, weight ? T(weight[plane]) : T(1));
+      }
+      for (int64_t i = 0; i < hw; ++i) y[i] = T(target[base + i]) * w[i];
       if (use_map) {
         dilate_plane(y, row_max, factor, p.height, p.width, map_kernel / 2);
         for (int64_t i = 0; i < hw; ++i) factor[i] = awing_map_factor(factor[i], c);
       } else {
         std::fill(factor, factor + hw, T(1));
       }
-      double sum = 0.0;
-      for (int64_t i = 0; i < hw; ++i) {
-        const T w = w_pixel ? T(w_pixel[i]) : w_channel;
-        T g;
-        const T l = factor[i] * awing_pixel(T(pred[base + i]) * w - y[i], y[i], c, &g);
-        sum += double(l);
-        if (loss_map) loss_map[base + i] = scalar_t(l);
-        if (grad_out) grad_out[base + i] = scalar_t(factor[i] * w * g);
-      }
-      plane_sums[plane] = sum;
+      const auto run = [&](auto write_loss, auto write_grad) {
+        return plane_loss_dispatch<decltype(write_loss)::value, decltype(write_grad)::value>(
+            pred + base, target + base, y, w, factor, hw, c, loss_map + (loss_map ? base : 0),
+            grad_out + (grad_out ? base : 0));
+      };
+      using Yes = std::true_type;
+      using No = std::false_type;
+      plane_sums[plane] = loss_map ? (grad_out ? run(Yes{}, Yes{}) : run(Yes{}, No{}))
+                                   : (grad_out ? run(No{}, Yes{}) : run(No{}, No{}));
     }
   });
   if (reduction != kNone) {
