@@ -2,22 +2,32 @@
 // Branch-free float log/exp that the compiler vectorises inside `#pragma omp simd` loops
 // (libm's scalar calls would keep the AWing loop scalar). Accurate to a few ulp on the ranges
 // the losses use; inputs outside them are masked by the caller's selects.
-#include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "../macros.h"
 
 namespace landmark_kernels::vec_math {
+
+// bit_cast is C++20; torch before 2.13 builds extensions as C++17. memcpy compiles to the
+// same register move and vectorises.
+template <typename To, typename From>
+LK_HD To bit_cast(From from) {
+  static_assert(sizeof(To) == sizeof(From));
+  To to;
+  std::memcpy(&to, &from, sizeof(To));
+  return to;
+}
 
 // ln(x) for x > 0 (subnormals included): x = m·2^k with m in [√½, √2), then
 // ln(m) = 2·atanh(s), s = (m−1)/(m+1), |s| < 0.172, summed to s⁹ (error < 1e-9).
 LK_HD float log(float x) {
   const bool subnormal = x < 1.17549435e-38f;
   x = subnormal ? x * 8388608.0f : x;  // 2^23
-  const int32_t bits = std::bit_cast<int32_t>(x);
+  const int32_t bits = bit_cast<int32_t>(x);
   int32_t k = ((bits >> 23) & 0xff) - 127 - (subnormal ? 23 : 0);
-  float m = std::bit_cast<float>((bits & 0x007fffff) | 0x3f800000);
+  float m = bit_cast<float>((bits & 0x007fffff) | 0x3f800000);
   const bool high = m > 1.41421356f;
   m = high ? 0.5f * m : m;
   k += high ? 1 : 0;
@@ -37,7 +47,7 @@ LK_HD float exp(float z) {
   const float p =
       1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 +
       r * (1.0f / 720 + r * (1.0f / 5040)))))));
-  const float scale = std::bit_cast<float>((int32_t(n) + 127) << 23);
+  const float scale = bit_cast<float>((int32_t(n) + 127) << 23);
   const float result = p * scale;
   return z < -87.3f ? 0.0f : (z > 88.7f ? INFINITY : result);
 }
