@@ -1,6 +1,7 @@
 #pragma once
 // What the CPU and CUDA AWing kernels share on the host: argument checks and output allocation.
 #include <ATen/ATen.h>
+#include <ATen/OpMathType.h>
 
 #include <optional>
 #include <tuple>
@@ -60,12 +61,15 @@ inline AWingProblem prepare_awing(const at::Tensor& pred, const at::Tensor& targ
   return p;
 }
 
-// Loss holds the per-pixel map for "none", else a 0-dim tensor; grad is empty unless requested.
+// Loss holds the per-pixel map for "none", else a 0-dim tensor, in the accumulation dtype
+// (fp32, fp64 for fp64 input: an fp16 sum over a batch of heatmaps would overflow); grad has
+// pred's dtype and is empty unless requested.
 inline std::tuple<at::Tensor, at::Tensor> allocate_loss_outputs(const at::Tensor& pred,
                                                                 int64_t reduction,
                                                                 bool compute_grad) {
-  at::Tensor loss = reduction == kNone ? at::empty_like(pred, at::MemoryFormat::Contiguous)
-                                       : at::empty({}, pred.options());
+  const auto loss_options = pred.options().dtype(at::toOpMathType(pred.scalar_type()));
+  at::Tensor loss = reduction == kNone ? at::empty(pred.sizes(), loss_options)
+                                       : at::empty({}, loss_options);
   at::Tensor grad = compute_grad ? at::empty_like(pred, at::MemoryFormat::Contiguous)
                                  : at::empty({0}, pred.options());
   return {loss, grad};

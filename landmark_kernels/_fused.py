@@ -14,10 +14,14 @@ _MEAN = REDUCTION_CODES["mean"]
 _HALF_TYPES = (torch.float16, torch.bfloat16)
 
 
+def loss_dtype(dtype):
+    """Losses are returned in the accumulation dtype: fp64 for fp64 input, else fp32."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
 def fused_outputs_like(pred, reduction, compute_grad):
     """Empty (loss, grad) as every kernel returns them; also the fake (meta) implementation."""
-    loss = torch.empty_like(pred, memory_format=torch.contiguous_format) if reduction == 0 \
-        else pred.new_empty(())
+    loss = pred.new_empty(pred.shape if reduction == 0 else (), dtype=loss_dtype(pred.dtype))
     grad = torch.empty_like(pred, memory_format=torch.contiguous_format) if compute_grad \
         else pred.new_empty(0)
     return loss, grad

@@ -24,8 +24,9 @@ def awing_loss(pred, target, *, alpha=2.1, omega=14.0, epsilon=1.0, theta=0.5,
         reduction: "mean" over B·K·H·W (default, mmpose), "sum", or "none" (per pixel).
         backend: "auto", "cuda", "triton", "cpu" or "torch" (see available_backends).
 
-    Returns the loss in pred's dtype (accumulated in fp32, fp64 for fp64 input); mean and sum of
-    an empty batch are 0. Gradients flow to pred only, not to target or target_weight; the
+    Returns the loss in fp32 for fp32/fp16/bf16 pred (fp64 for fp64): accumulated in fp32, and an
+    fp16 sum over a batch would overflow. The gradient has pred's dtype. Mean and sum of an
+    empty batch are 0. Gradients flow to pred only, not to target or target_weight; the
     gradient at δ = 0 is 0.
     """
     _validate.tensor("pred", pred, dim=4)

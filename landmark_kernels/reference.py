@@ -21,6 +21,12 @@ def weighted_loss_map(target, *, map_weight=10.0, map_threshold=0.2, map_kernel=
     return map_weight * (dilated > map_threshold).to(target.dtype) + 1.0
 
 
+def _upcast(pred, *others):
+    """Compute in fp32 (fp64 stays fp64), as the kernels do; constants (targets) are detached."""
+    dtype = torch.float64 if pred.dtype == torch.float64 else torch.float32
+    return (pred.to(dtype),) + tuple(None if t is None else t.detach().to(dtype) for t in others)
+
+
 def _apply_target_weight(pred, target, target_weight):
     """mmpose semantics: the loss sees (pred·w, target·w); w is (B,K) or (B,K,H,W)."""
     if target_weight is None:
@@ -32,8 +38,8 @@ def _apply_target_weight(pred, target, target_weight):
 
 
 def _reduce(loss, reduction):
-    if reduction == "mean":
-        return loss.mean()
+    if reduction == "mean":  # an empty batch gives 0, not nan
+        return loss.sum() / max(loss.numel(), 1)
     if reduction == "sum":
         return loss.sum()
     return loss
@@ -46,11 +52,9 @@ def awing_loss(pred, target, *, alpha=2.1, omega=14.0, epsilon=1.0, theta=0.5,
 
     pred, target: (B,K,H,W). target_weight: None, (B,K) or (B,K,H,W). The map is built from
     the weighted target. No gradient flows to target or target_weight. Returns a scalar for
-    "mean"/"sum", a (B,K,H,W) per-pixel loss for "none".
+    "mean"/"sum", a (B,K,H,W) per-pixel loss for "none", in fp32 (fp64 for fp64 pred).
     """
-    target = target.detach()
-    if target_weight is not None:
-        target_weight = target_weight.detach()
+    pred, target, target_weight = _upcast(pred, target.detach(), target_weight)
     pred, target = _apply_target_weight(pred, target, target_weight)
     delta = (target - pred).abs()
     exponent = alpha - target

@@ -70,7 +70,7 @@ def test_matches_reference(device, backend, shape, reduction, weight_kind, weigh
     kw = dict(reduction=reduction, weight_map=weight_map, target_weight=tw)
     loss, grad = loss_and_grad(pred, target, backend=backend, **kw)
     ref_loss, ref_grad = reference_loss_and_grad(pred, target, **kw)
-    assert loss.dtype == pred.dtype and loss.shape == ref_loss.shape
+    assert loss.dtype == torch.float32 and loss.shape == ref_loss.shape
     assert_close(loss, ref_loss, what="loss")
     scale = pred.numel() if reduction == "mean" else 1  # compare mean's grads at unit scale
     assert_close(grad * scale, ref_grad * scale, what="grad")
@@ -106,9 +106,18 @@ def test_half_precision(device, backend, dtype):
     tw = make_weight("channel", pred.shape, device, dtype)
     loss, grad = loss_and_grad(pred, target, backend=backend, target_weight=tw, reduction="sum")
     ref_loss, ref_grad = reference_loss_and_grad(pred, target, target_weight=tw, reduction="sum")
-    assert loss.dtype == dtype and grad.dtype == dtype
+    assert loss.dtype == torch.float32 and grad.dtype == dtype
     assert_close(loss, ref_loss, dtype=dtype, what="loss")
     assert_close(grad, ref_grad, dtype=dtype, what="grad")
+
+
+@pytest.mark.parametrize("device,backend", backend_params())
+def test_half_precision_sum_does_not_overflow(device, backend):
+    """The loss is returned in fp32: 1024 pixels × 112.85 would be inf in fp16."""
+    pred = torch.zeros(1, 4, 16, 16, device=device, dtype=torch.float16)
+    loss = lk.awing_loss(pred, torch.ones_like(pred), reduction="sum", backend=backend)
+    assert loss.dtype == torch.float32
+    assert loss.item() == pytest.approx(1024 * 11 * 10.259383, rel=1e-5)
 
 
 @pytest.mark.parametrize("device,backend", backend_params())

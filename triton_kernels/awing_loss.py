@@ -133,7 +133,7 @@ def awing_loss(pred, target, target_weight, alpha, omega, epsilon, theta, map_we
     """Triton body of `landmark_kernels::awing_loss_triton` (arguments checked by the caller).
 
     Returns (loss, grad): loss is the (B,K,H,W) map for reduction 0, else a 0-dim tensor (sum,
-    or sum / numel for mean; 0 when empty), in pred's dtype; grad is ∂(per-pixel loss)/∂pred,
+    or sum / numel for mean; 0 when empty), in fp32 (fp64 for fp64 input); grad is ∂(per-pixel loss)/∂pred,
     not scaled by 1/numel, or an empty tensor when compute_grad is False.
     """
     pred = pred.contiguous()
@@ -145,22 +145,23 @@ def awing_loss(pred, target, target_weight, alpha, omega, epsilon, theta, map_we
         target_weight = target_weight.contiguous()
         weight_mode = 1 if target_weight.dim() == 2 else 2
 
+    acc_dtype = torch.float64 if pred.dtype == torch.float64 else torch.float32
     grad = torch.empty_like(pred) if compute_grad else pred.new_empty(0)
-    loss = torch.empty_like(pred) if reduction == _NONE else pred.new_empty(())
+    loss = torch.empty(pred.shape if reduction == _NONE else (), dtype=acc_dtype,
+                       device=pred.device)
     if numel == 0:
         if reduction != _NONE:
             loss.zero_()
         return loss, grad
 
     # fp16/bf16/fp32 compute in fp32; fp64 stays fp64 (gradcheck under the interpreter).
-    ct = tl.float64 if pred.dtype == torch.float64 else tl.float32
+    ct = tl.float64 if acc_dtype == torch.float64 else tl.float32
     block_h, block_w = _tile_shape(height, width)
     tiles_w = triton.cdiv(width, block_w)
     tiles_per_plane = triton.cdiv(height, block_h) * tiles_w
     n_programs = planes * tiles_per_plane
     reduce = reduction != _NONE
-    partials = torch.empty(n_programs if reduce else 0, device=pred.device,
-                           dtype=torch.float64 if pred.dtype == torch.float64 else torch.float32)
+    partials = torch.empty(n_programs if reduce else 0, device=pred.device, dtype=acc_dtype)
     _awing_tiles_kernel[(n_programs,)](
         pred, target, target_weight if target_weight is not None else pred, loss, grad, partials,
         height, width, tiles_w, tiles_per_plane,
