@@ -57,7 +57,9 @@ inline AWingProblem prepare_awing(const at::Tensor& pred, const at::Tensor& targ
     p.weight = w.contiguous();
     p.weight_per_pixel = !per_channel;
   }
-  p.consts = {alpha, omega, theta, 1.0 / epsilon, map_weight, map_threshold};
+  p.consts = {alpha,      omega,         theta,
+              1.0 / epsilon, map_weight, map_threshold,
+              stored_grad_scale(reduction, pred.numel(), pred.scalar_type())};
   return p;
 }
 

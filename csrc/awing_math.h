@@ -19,6 +19,13 @@ struct StdMath {
 template <typename T>
 struct AWingConsts {
   T alpha, omega, theta, inv_epsilon, map_weight, map_threshold;
+  T grad_scale;  // folded into the stored gradient: see stored_grad_scale (common.h)
+
+  template <typename U>
+  AWingConsts<U> to() const {
+    return {U(alpha), U(omega), U(theta), U(inv_epsilon), U(map_weight), U(map_threshold),
+            U(grad_scale)};
+  }
 };
 
 // Loss of one pixel and its derivative w.r.t. pred, for diff = pred − target, y = target.

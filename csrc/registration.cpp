@@ -4,8 +4,8 @@
 
 TORCH_LIBRARY(landmark_kernels, m) {
   // Fused loss ops return (loss, grad): loss is per element for reduction 0 (none), else a 0-dim
-  // tensor; grad is ∂(per-element loss)/∂pred when compute_grad, else an empty tensor. The
-  // reduction's own scale (1/N for mean) is applied by the backward, not stored in grad.
+  // tensor; grad, when compute_grad (else an empty tensor), is ∂loss/∂pred for grad_output = 1
+  // (for fp16 "mean" without the 1/N: common.h stored_grad_scale). The backward scales it.
   m.def(
       "awing_loss(Tensor pred, Tensor target, Tensor? target_weight, float alpha, float omega, "
       "float epsilon, float theta, float map_weight, float map_threshold, int map_kernel, "

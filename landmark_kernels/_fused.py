@@ -1,22 +1,29 @@
 """Registration shared by the fused loss ops.
 
 A fused loss op has the schema `(Tensor pred, ..., int reduction, bool compute_grad)
--> (Tensor loss, Tensor grad)`: its forward kernel writes the loss and, when asked, the
-per-element gradient ∂loss_i/∂pred_i into a new buffer. The backward registered here only scales
-that buffer by grad_output (and 1/N for "mean"). Adding a loss op = one `register_fused_loss`
-call with its fake (shape) function.
+-> (Tensor loss, Tensor grad)`: its forward kernel writes the loss and, when asked, the gradient
+∂loss/∂pred for grad_output = 1 into a new buffer (the mean's 1/N folded in, except in fp16:
+see `stored_grad_scale`). The backward registered here only scales that buffer by grad_output,
+and on the CPU returns it untouched when grad_output is 1 (no pass over it). Adding a loss op =
+one `register_fused_loss` call.
 """
 
 import torch
 
 REDUCTION_CODES = {"none": 0, "mean": 1, "sum": 2}
 _MEAN = REDUCTION_CODES["mean"]
-_HALF_TYPES = (torch.float16, torch.bfloat16)
 
 
 def loss_dtype(dtype):
     """Losses are returned in the accumulation dtype: fp64 for fp64 input, else fp32."""
     return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def stored_grad_scale(reduction, numel, dtype):
+    """Factor the kernels fold into the stored gradient (C++: common.h stored_grad_scale): the
+    mean's 1/N, except in fp16, whose range would flush 1/N-sized values (N ~ 1e7 for heatmaps)
+    to zero; there the backward applies it, in fp32."""
+    return 1.0 / numel if reduction == _MEAN and dtype != torch.float16 and numel > 0 else 1.0
 
 
 def fused_outputs_like(pred, reduction, compute_grad):
@@ -31,9 +38,16 @@ def _setup_context(ctx, inputs, output):
     _, grad = output
     ctx.mark_non_differentiable(grad)
     ctx.save_for_backward(grad)
-    ctx.mean = inputs[-2] == _MEAN
+    ctx.fp16_mean = inputs[-2] == _MEAN and inputs[0].dtype == torch.float16
     ctx.compute_grad = inputs[-1]
     ctx.num_inputs = len(inputs)
+
+
+def _is_cpu_one(t):
+    # Reading a CPU scalar costs no device sync; on CUDA the value stays unknown to the host.
+    # Tracing (torch.compile, AOT) sees tensor subclasses (fake, functional): no value there.
+    return (type(t) is torch.Tensor and t.device.type == "cpu" and t.numel() == 1
+            and not torch.compiler.is_compiling() and t.item() == 1.0)
 
 
 def _backward(ctx, grad_loss, _grad_of_grad):
@@ -41,12 +55,12 @@ def _backward(ctx, grad_loss, _grad_of_grad):
     if not ctx.compute_grad:
         raise RuntimeError("this loss was computed with compute_grad=False, so it has no "
                            "gradient buffer; call it with compute_grad=True to backpropagate")
-    scale = grad_loss / grad.numel() if ctx.mean else grad_loss
-    if grad.dtype in _HALF_TYPES:
-        # 1/N (N ~ 1e7 for heatmaps) underflows in fp16: scale in fp32, round once.
-        grad_pred = (grad.float() * scale.float()).to(grad.dtype)
-    else:
-        grad_pred = grad * scale
+    if ctx.fp16_mean:
+        grad_loss = grad_loss / grad.numel()
+    elif _is_cpu_one(grad_loss):
+        return (grad,) + (None,) * (ctx.num_inputs - 1)
+    # fp32 product, one rounding to grad's dtype (grad_loss is fp32: the loss dtype).
+    grad_pred = (grad.to(grad_loss.dtype) * grad_loss).to(grad.dtype)
     return (grad_pred,) + (None,) * (ctx.num_inputs - 1)
 
 

@@ -13,6 +13,13 @@ if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
 import landmark_kernels as lk  # noqa: E402
+import torch._functorch.config  # noqa: E402
+import torch._inductor.config  # noqa: E402
+
+# The on-disk AOT/Inductor caches key on the traced graph, not on the Python backward registered
+# for an opaque op: after editing that backward, a cached graph would test the old one.
+torch._functorch.config.enable_autograd_cache = False
+torch._inductor.config.fx_graph_cache = False
 
 DEVICES = ("cpu", "cuda")
 NATIVE_BACKENDS = ("cpu", "cuda", "triton")  # everything but the reference itself

@@ -12,6 +12,8 @@ import torch
 import triton
 import triton.language as tl
 
+from landmark_kernels._fused import stored_grad_scale
+
 _NONE, _MEAN = 0, 1  # reduction codes of the op schema; 2 is sum
 _TILE_ELEMS = 1024      # pixels per program: 8 per thread at 4 warps
 _MAX_BLOCK_W = 64       # 256 B fp32 rows: coalesced, while a tile still spans several rows
@@ -33,7 +35,7 @@ def _log1p(t):
 @triton.jit
 def _awing_tiles_kernel(pred_ptr, target_ptr, weight_ptr, loss_ptr, grad_ptr, partial_ptr,
                         H, W, tiles_w, tiles_per_plane,
-                        alpha, omega, inv_epsilon, theta, map_weight, map_threshold,
+                        alpha, omega, inv_epsilon, theta, map_weight, map_threshold, grad_scale,
                         MAP_KERNEL: tl.constexpr, USE_MAP: tl.constexpr,
                         WEIGHT_MODE: tl.constexpr,  # 0 none, 1 per channel, 2 per pixel
                         STORE_LOSS: tl.constexpr, STORE_PARTIAL: tl.constexpr,
@@ -98,7 +100,7 @@ def _awing_tiles_kernel(pred_ptr, target_ptr, weight_ptr, loss_ptr, grad_ptr, pa
 
     if COMPUTE_GRAD:
         signed_g = tl.where(diff > 0.0, g, tl.where(diff < 0.0, -g, 0.0))
-        grad = factor * w * signed_g
+        grad = factor * w * signed_g * grad_scale
         tl.store(grad_ptr + base + offs, grad.to(grad_ptr.dtype.element_ty), mask=inside)
     if STORE_LOSS:
         tl.store(loss_ptr + base + offs, loss.to(loss_ptr.dtype.element_ty), mask=inside)
@@ -133,8 +135,9 @@ def awing_loss(pred, target, target_weight, alpha, omega, epsilon, theta, map_we
     """Triton body of `landmark_kernels::awing_loss_triton` (arguments checked by the caller).
 
     Returns (loss, grad): loss is the (B,K,H,W) map for reduction 0, else a 0-dim tensor (sum,
-    or sum / numel for mean; 0 when empty), in fp32 (fp64 for fp64 input); grad is ∂(per-pixel loss)/∂pred,
-    not scaled by 1/numel, or an empty tensor when compute_grad is False.
+    or sum / numel for mean; 0 when empty), in fp32 (fp64 for fp64 input); grad is ∂loss/∂pred
+    for grad_output = 1 (fp16 "mean" without its 1/N, see stored_grad_scale), or an empty
+    tensor when compute_grad is False.
     """
     pred = pred.contiguous()
     target = target.contiguous()
@@ -166,7 +169,7 @@ def awing_loss(pred, target, target_weight, alpha, omega, epsilon, theta, map_we
         pred, target, target_weight if target_weight is not None else pred, loss, grad, partials,
         height, width, tiles_w, tiles_per_plane,
         float(alpha), float(omega), 1.0 / float(epsilon), float(theta), float(map_weight),
-        float(map_threshold),
+        float(map_threshold), stored_grad_scale(reduction, numel, pred.dtype),
         MAP_KERNEL=int(map_kernel), USE_MAP=float(map_weight) != 0.0, WEIGHT_MODE=weight_mode,
         STORE_LOSS=not reduce, STORE_PARTIAL=reduce, COMPUTE_GRAD=bool(compute_grad), CT=ct,
         BLOCK_H=block_h, BLOCK_W=block_w, num_warps=4)

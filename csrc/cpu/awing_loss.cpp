@@ -73,7 +73,7 @@ LK_HD double plane_loss(const scalar_t* pred, const scalar_t* target, const T* y
       const T l = factor[i] * awing_pixel<CpuMath<T>>(diff, y[i], c, &g);
       sum += l;
       if constexpr (kWriteLoss) loss_map[i] = l;
-      if constexpr (kWriteGrad) grad[i] = scalar_t(factor[i] * w[i] * g);
+      if constexpr (kWriteGrad) grad[i] = scalar_t(factor[i] * w[i] * g * c.grad_scale);
     }
     total += double(sum);
   }
@@ -109,9 +109,7 @@ void awing_planes(const AWingProblem& p, int64_t map_kernel, int64_t reduction,
                   const at::Tensor& loss, const at::Tensor& grad) {
   using T = at::opmath_type<scalar_t>;
   const int64_t hw = p.height * p.width;
-  const AWingConsts<T> c{T(p.consts.alpha),      T(p.consts.omega),
-                         T(p.consts.theta),      T(p.consts.inv_epsilon),
-                         T(p.consts.map_weight), T(p.consts.map_threshold)};
+  const AWingConsts<T> c = p.consts.template to<T>();
   const bool use_map = p.consts.map_weight != 0.0;
   const scalar_t* pred = p.pred.const_data_ptr<scalar_t>();
   const scalar_t* target = p.target.const_data_ptr<scalar_t>();

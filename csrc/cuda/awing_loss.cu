@@ -190,7 +190,7 @@ __device__ __forceinline__ T awing_pixels(const AWingArgs<scalar_t>& a, const AW
       // gradient ∝ δ^(α−y−1) magnifies rounding (and exactly 0 at δ = 0 even under FMA).
       const T y = target.v[k] * w.v[k];
       l = factor.v[k] * awing_pixel((pred.v[k] - target.v[k]) * w.v[k], y, c, &g);
-      g = factor.v[k] * w.v[k] * g;
+      g = factor.v[k] * w.v[k] * g * c.grad_scale;
       sum += l;
     }
     loss.v[k] = l;
@@ -290,9 +290,7 @@ void launch_awing(const AWingProblem& p, int64_t map_kernel, int64_t reduction,
     if (reduction != kNone) loss.zero_();
     return;
   }
-  const AWingConsts<T> c{T(p.consts.alpha),      T(p.consts.omega),
-                         T(p.consts.theta),      T(p.consts.inv_epsilon),
-                         T(p.consts.map_weight), T(p.consts.map_threshold)};
+  const AWingConsts<T> c = p.consts.template to<T>();
   const bool use_map = p.consts.map_weight != 0.0;
 
   AWingArgs<scalar_t> a;
