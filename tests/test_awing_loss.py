@@ -252,6 +252,7 @@ def test_torch_compile_fullgraph(device, backend):
     (dict(pred=torch.ones(1, 1, 2, 2, dtype=torch.int64)), TypeError, "pred must be a floating"),
     (dict(target=torch.rand(1, 1, 2, 3)), ValueError, "target must have the shape of pred"),
     (dict(target=torch.rand(1, 1, 2, 2, dtype=torch.float64)), TypeError, "target has dtype"),
+    (dict(target=torch.rand(1, 1, 2, 2, device="meta")), ValueError, "target is on meta"),
     (dict(theta=0.0), ValueError, "theta must be > 0"),
     (dict(epsilon=-1.0), ValueError, "epsilon must be > 0"),
     (dict(omega=float("nan")), ValueError, "omega must be a finite"),
