@@ -14,4 +14,7 @@ TORCH_LIBRARY(landmark_kernels, m) {
       "awing_loss_triton(Tensor pred, Tensor target, Tensor? target_weight, float alpha, "
       "float omega, float epsilon, float theta, float map_weight, float map_threshold, "
       "int map_kernel, int reduction, bool compute_grad) -> (Tensor, Tensor)");
+  // The backward of the fused losses: grad *= scale in place, in fp32; scale is 0-dim or grad's
+  // shape. A 0-dim scale equal to 1 leaves grad untouched, decided on the device (no host sync).
+  m.def("scale_grad_(Tensor(a!) grad, Tensor scale) -> ()");
 }

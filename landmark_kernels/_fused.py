@@ -4,11 +4,13 @@ A fused loss op has the schema `(Tensor pred, ..., int reduction, bool compute_g
 -> (Tensor loss, Tensor grad)`: its forward kernel writes the loss and, when asked, the gradient
 ∂loss/∂pred for grad_output = 1 into a new buffer (the mean's 1/N folded in, except in fp16:
 see `stored_grad_scale`). The backward registered here only scales that buffer by grad_output,
-and on the CPU returns it untouched when grad_output is 1 (no pass over it). Adding a loss op =
-one `register_fused_loss` call.
+in place with `scale_grad_`, which leaves it untouched when grad_output is 1: the common backward
+makes no pass over the data. Adding a loss op = one `register_fused_loss` call.
 """
 
 import torch
+
+from ._extension import HAS_CUDA_KERNELS
 
 REDUCTION_CODES = {"none": 0, "mean": 1, "sum": 2}
 _MEAN = REDUCTION_CODES["mean"]
@@ -43,11 +45,12 @@ def _setup_context(ctx, inputs, output):
     ctx.num_inputs = len(inputs)
 
 
-def _is_cpu_one(t):
-    # Reading a CPU scalar costs no device sync; on CUDA the value stays unknown to the host.
-    # Tracing (torch.compile, AOT) sees tensor subclasses (fake, functional): no value there.
-    return (type(t) is torch.Tensor and t.device.type == "cpu" and t.numel() == 1
-            and not torch.compiler.is_compiling() and t.item() == 1.0)
+def _may_scale_in_place(grad):
+    # The stored gradient becomes the returned one, scaled in place (a no-op for grad_output 1),
+    # unless the graph is kept for another backward (retain_graph, gradcheck), which must find it
+    # intact, or is being traced (torch.compile: out of place lets Inductor fuse the product).
+    return (type(grad) is torch.Tensor and not torch.compiler.is_compiling()
+            and not torch._C._autograd._get_current_graph_task_keep_graph())
 
 
 def _backward(ctx, grad_loss, _grad_of_grad):
@@ -55,13 +58,22 @@ def _backward(ctx, grad_loss, _grad_of_grad):
     if not ctx.compute_grad:
         raise RuntimeError("this loss was computed with compute_grad=False, so it has no "
                            "gradient buffer; call it with compute_grad=True to backpropagate")
-    if ctx.fp16_mean:
-        grad_loss = grad_loss / grad.numel()
-    elif _is_cpu_one(grad_loss):
-        return (grad,) + (None,) * (ctx.num_inputs - 1)
-    # fp32 product, one rounding to grad's dtype (grad_loss is fp32: the loss dtype).
-    grad_pred = (grad.to(grad_loss.dtype) * grad_loss).to(grad.dtype)
+    scale = grad_loss / grad.numel() if ctx.fp16_mean else grad_loss
+    if _may_scale_in_place(grad):
+        torch.ops.landmark_kernels.scale_grad_(grad, scale)
+        grad_pred = grad
+    else:  # fp32 product, one rounding to grad's dtype (scale is fp32: the loss dtype)
+        grad_pred = (grad.to(scale.dtype) * scale).to(grad.dtype)
     return (grad_pred,) + (None,) * (ctx.num_inputs - 1)
+
+
+def _scale_grad_torch(grad, scale):
+    grad.copy_(grad.to(scale.dtype) * scale)
+
+
+torch.library.register_fake("landmark_kernels::scale_grad_")(lambda grad, scale: None)
+if not HAS_CUDA_KERNELS:  # a CPU-only build still serves CUDA tensors (Triton backend)
+    torch.library.impl("landmark_kernels::scale_grad_", "cuda")(_scale_grad_torch)
 
 
 def register_fused_loss(qualname):

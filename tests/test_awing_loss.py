@@ -327,3 +327,36 @@ def test_triton_op_without_gpu_or_interpreter():
     env["CUDA_VISIBLE_DEVICES"] = ""
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+@pytest.mark.parametrize("device,backend", backend_params())
+def test_retain_graph_backward_twice(device, backend):
+    """A kept graph (retain_graph) finds its stored gradient intact: the in-place scaling of the
+    backward is used only when the graph is freed."""
+    pred, target = make_inputs((2, 3, 6, 7), device)
+    loss = lk.awing_loss(pred, target, backend=backend)
+    (first,) = torch.autograd.grad(loss * 3.0, pred, retain_graph=True)
+    (second,) = torch.autograd.grad(loss * 3.0, pred)
+    _, ref_grad = reference_loss_and_grad(pred, target)
+    assert torch.equal(first, second)
+    assert_close(first * pred.numel(), 3.0 * ref_grad * pred.numel(), what="grad")
+
+
+@pytest.mark.parametrize("device", [
+    "cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
+                                                          reason="no CUDA GPU on this machine"))])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_scale_grad(device, dtype):
+    op = torch.ops.landmark_kernels.scale_grad_
+    grad = torch.randn(3, 5, 7, device=device, dtype=dtype)
+    expected = grad.clone()
+    op(grad, torch.tensor(1.0, device=device))
+    assert torch.equal(grad, expected)  # grad_output 1: untouched
+    op(grad, torch.tensor(-2.5, device=device))
+    assert torch.equal(grad, (expected.float() * -2.5).to(dtype))
+    scale = torch.rand(3, 5, 7, device=device)
+    op(grad, scale)
+    assert torch.equal(grad, ((expected.float() * -2.5).to(dtype).float() * scale).to(dtype))
+    torch.library.opcheck(op, (grad.clone(), torch.tensor(0.5, device=device)))
+    with pytest.raises(RuntimeError, match="scale must have one element or the shape of grad"):
+        op(grad, torch.ones(2, device=device))
