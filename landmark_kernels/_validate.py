@@ -53,12 +53,6 @@ def positive(name, value):
     return float(value)
 
 
-def non_negative(name, value):
-    if finite(name, value) < 0:
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
-    return float(value)
-
-
 def odd_kernel(name, value, *, largest):
     if (not isinstance(value, int) or isinstance(value, bool) or value < 1 or value % 2 == 0
             or value > largest):
