@@ -58,6 +58,11 @@ def _backward(ctx, grad_loss, _grad_of_grad):
     if not ctx.compute_grad:
         raise RuntimeError("this loss was computed with compute_grad=False, so it has no "
                            "gradient buffer; call it with compute_grad=True to backpropagate")
+    if torch.is_grad_enabled() and not torch.compiler.is_compiling():
+        # create_graph=True: the stored gradient is a constant to autograd, so a second
+        # derivative through it would be silently wrong.
+        raise RuntimeError("landmark_kernels losses do not support double backward "
+                           "(create_graph=True); use backend='torch' for that")
     scale = grad_loss / grad.numel() if ctx.fp16_mean else grad_loss
     if _may_scale_in_place(grad):
         torch.ops.landmark_kernels.scale_grad_(grad, scale)

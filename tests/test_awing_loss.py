@@ -360,3 +360,11 @@ def test_scale_grad(device, dtype):
     torch.library.opcheck(op, (grad.clone(), torch.tensor(0.5, device=device)))
     with pytest.raises(RuntimeError, match="scale must have one element or the shape of grad"):
         op(grad, torch.ones(2, device=device))
+
+
+@pytest.mark.parametrize("device,backend", backend_params())
+def test_double_backward_raises(device, backend):
+    pred, target = make_inputs((1, 2, 5, 5), device)
+    loss = lk.awing_loss(pred, target, backend=backend)
+    with pytest.raises(RuntimeError, match="do not support double backward"):
+        torch.autograd.grad(loss, pred, create_graph=True)
