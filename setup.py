@@ -70,8 +70,7 @@ def _extension():
         "landmark_kernels._C", cpp_sources + sorted(glob.glob("csrc/cuda/*.cu")),
         include_dirs=_pip_cuda_includes(),
         define_macros=[("LK_WITH_CUDA", None)],
-        extra_compile_args={"cxx": cxx + ["-DLK_WITH_CUDA"],
-                            "nvcc": ["-O3", "-lineinfo", "-DLK_WITH_CUDA"]},
+        extra_compile_args={"cxx": cxx, "nvcc": ["-O3", "-lineinfo"]},
         extra_link_args=openmp)
 
 
