@@ -18,7 +18,7 @@ inline void check_reduction(int64_t reduction) {
 // The factor the kernels fold into the stored gradient, so that the backward has nothing left to
 // do when grad_output is 1: the mean's 1/N — except in fp16, where 1/N (N ~ 1e7 for heatmaps)
 // would flush the stored values to zero; there the backward applies it in fp32.
-// Python mirror: landmark_kernels/_fused.py, _prescaled.
+// Python mirror: landmark_kernels/_fused.py, stored_grad_scale.
 inline double stored_grad_scale(int64_t reduction, int64_t numel, at::ScalarType dtype) {
   return reduction == kMean && dtype != at::kHalf && numel > 0 ? 1.0 / double(numel) : 1.0;
 }

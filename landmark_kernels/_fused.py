@@ -21,11 +21,16 @@ def loss_dtype(dtype):
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
+def _mean_left_to_backward(reduction, dtype):
+    # fp16's range would flush 1/N-sized stored values (N ~ 1e7 for heatmaps) to zero.
+    return reduction == _MEAN and dtype == torch.float16
+
+
 def stored_grad_scale(reduction, numel, dtype):
     """Factor the kernels fold into the stored gradient (C++: common.h stored_grad_scale): the
-    mean's 1/N, except in fp16, whose range would flush 1/N-sized values (N ~ 1e7 for heatmaps)
-    to zero; there the backward applies it, in fp32."""
-    return 1.0 / numel if reduction == _MEAN and dtype != torch.float16 and numel > 0 else 1.0
+    mean's 1/N, except in fp16, where the backward applies it, in fp32."""
+    folded = reduction == _MEAN and not _mean_left_to_backward(reduction, dtype)
+    return 1.0 / numel if folded and numel > 0 else 1.0
 
 
 def fused_outputs_like(pred, reduction, compute_grad):
@@ -40,7 +45,7 @@ def _setup_context(ctx, inputs, output):
     _, grad = output
     ctx.mark_non_differentiable(grad)
     ctx.save_for_backward(grad)
-    ctx.fp16_mean = inputs[-2] == _MEAN and inputs[0].dtype == torch.float16
+    ctx.mean_left = _mean_left_to_backward(inputs[-2], inputs[0].dtype)
     ctx.compute_grad = inputs[-1]
     ctx.num_inputs = len(inputs)
 
@@ -63,7 +68,7 @@ def _backward(ctx, grad_loss, _grad_of_grad):
         # derivative through it would be silently wrong.
         raise RuntimeError("landmark_kernels losses do not support double backward "
                            "(create_graph=True); use backend='torch' for that")
-    scale = grad_loss / grad.numel() if ctx.fp16_mean else grad_loss
+    scale = grad_loss / grad.numel() if ctx.mean_left else grad_loss
     if _may_scale_in_place(grad):
         torch.ops.landmark_kernels.scale_grad_(grad, scale)
         grad_pred = grad

@@ -31,6 +31,12 @@ def make_weight(kind, shape, device, dtype=torch.float32):
     return w.to(device, dtype)
 
 
+def native_op(backend):
+    """The registered op behind a native backend."""
+    ops = torch.ops.landmark_kernels
+    return ops.awing_loss_triton if backend == "triton" else ops.awing_loss
+
+
 def loss_and_grad(pred, target, **kw):
     loss = lk.awing_loss(pred, target, **kw)
     (grad,) = torch.autograd.grad(loss.sum(), pred)
@@ -166,8 +172,7 @@ def test_no_gradient_to_target(device, backend):
 def test_no_gradient_buffer_without_grad(device, backend):
     """When pred does not require grad, the kernel writes no gradient (empty buffer)."""
     pred, target = make_inputs((1, 2, 6, 6), device)
-    op = torch.ops.landmark_kernels.awing_loss_triton if backend == "triton" else \
-        torch.ops.landmark_kernels.awing_loss
+    op = native_op(backend)
     args = (None, 2.1, 14.0, 1.0, 0.5, 10.0, 0.2, 3, 1)
     loss, grad = op(pred.detach(), target, *args, False)
     assert grad.numel() == 0
@@ -221,8 +226,7 @@ def test_autocast_runs_in_fp32(device, backend):
 
 @pytest.mark.parametrize("device,backend", backend_params())
 def test_opcheck(device, backend):
-    op = torch.ops.landmark_kernels.awing_loss_triton if backend == "triton" else \
-        torch.ops.landmark_kernels.awing_loss
+    op = native_op(backend)
     pred, target = make_inputs((2, 3, 5, 6), device)
     weight = make_weight("channel", pred.shape, device)
     for reduction in (0, 1, 2):
