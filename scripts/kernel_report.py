@@ -1,6 +1,8 @@
 """What the GPU kernels cost, read from the compiled code, on a machine without a GPU.
 
-    python scripts/kernel_report.py [--arch 90,80] [--ops awing_loss] [--all-functions]
+    python scripts/kernel_report.py [--arch 90,80] [--ops awing_loss] [--all-functions] [--json]
+
+Run it without TRITON_INTERPRET (the interpreter's kernels cannot be compiled).
 
 For each CUDA kernel (nvcc -cubin per architecture, the extension's flags) and each Triton
 specialisation the wrappers launch for the benchmark cases (triton.compile with a GPUTarget),
@@ -17,6 +19,7 @@ loop inside it is unrolled by nothing and counted once: the report flags it ("in
 import argparse
 import dataclasses
 import glob
+import json
 import os
 import re
 import shutil
@@ -187,8 +190,7 @@ def _pip_cuda_includes():
         import nvidia
     except ImportError:
         return []
-    return sorted(glob.glob(os.path.join(root, "*", "include")) for root in nvidia.__path__)[0] \
-        if nvidia.__path__ else []
+    return sorted(d for root in nvidia.__path__ for d in glob.glob(os.path.join(root, "*", "include")))
 
 
 def compile_cuda(source, arch, workdir):
@@ -280,6 +282,13 @@ def print_rows(rows):
         print("| " + " | ".join(cells) + " |")
 
 
+def report(op, arch, backends=("cuda", "triton"), show_all=False):
+    """The rows of one op on one architecture (what main prints)."""
+    with tempfile.TemporaryDirectory() as workdir:
+        rows = report_cuda(op, arch, workdir, show_all) if "cuda" in backends else []
+        return rows + (report_triton(op, arch, workdir) if "triton" in backends else [])
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--arch", default="90,80", help="comma-separated SM versions")
@@ -287,20 +296,19 @@ def main(argv=None):
     parser.add_argument("--backends", default="cuda,triton")
     parser.add_argument("--all-functions", action="store_true",
                         help="also list CUDA functions that no case describes")
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON lines")
     args = parser.parse_args(argv)
     from scripts.kernel_cases import OPS
     ops = args.ops.split(",") if args.ops else list(OPS)
     backends = args.backends.split(",")
-    with tempfile.TemporaryDirectory() as workdir:
-        for op in ops:
-            for arch in (int(a) for a in args.arch.split(",")):
-                rows = []
-                if "cuda" in backends:
-                    rows += report_cuda(op, arch, workdir, args.all_functions)
-                if "triton" in backends:
-                    rows += report_triton(op, arch, workdir)
-                print(f"\n## {op}, sm_{arch}\n")
-                print_rows(rows)
+    for op in ops:
+        for arch in (int(a) for a in args.arch.split(",")):
+            rows = report(op, arch, backends, args.all_functions)
+            if args.json:
+                print("\n".join(json.dumps(dict(r, op=op)) for r in rows))
+                continue
+            print(f"\n## {op}, sm_{arch}\n")
+            print_rows(rows)
 
 
 if __name__ == "__main__":
