@@ -67,7 +67,7 @@ def _awing_triton_kernel(*args):
         # No Triton on CPU tensors without the interpreter: the C++ CPU kernel (same contract)
         # stands in, so the op stays usable (opcheck, torch.compile) on any machine.
         return _OPS.awing_loss.default(*args)
-    from triton_kernels.awing_loss import awing_loss as triton_awing_loss
+    from .triton_kernels.awing_loss import awing_loss as triton_awing_loss
     return triton_awing_loss(*args)
 
 

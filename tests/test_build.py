@@ -33,6 +33,16 @@ def test_cuda_version_mismatch_raises(monkeypatch):
     _extension._check_cuda_version()
 
 
+def test_torch_version_recorded_and_checked(monkeypatch):
+    """The extension records the torch it was compiled against; another torch is refused."""
+    assert torch.__version__.startswith(_extension.TORCH_VERSION)
+    _extension._check_torch_version()
+    monkeypatch.setattr(_extension, "TORCH_VERSION", "2.13.0")
+    with pytest.raises(RuntimeError, match=r"built against torch 2\.13\.0 but this is torch "
+                                           r"\S+: rebuild it against this torch"):
+        _extension._check_torch_version()
+
+
 def _cmake_args():
     """find_package(Torch) of a CUDA torch must find a CUDA toolkit and nvrtc even for a CPU-only
     library; the pip wheels next to torch provide nvrtc."""
