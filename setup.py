@@ -63,8 +63,9 @@ def _pip_nvcc_toolkits():
 
 
 def find_cuda_home():
-    """(toolkit root or None, what was tried): CUDA_HOME/CUDA_PATH, nvcc on PATH,
-    /usr/local/cuda, pip nvcc packages. An explicit CUDA_HOME that is no toolkit is an error."""
+    """(CUDA toolkit root or None, the places looked at): CUDA_HOME or CUDA_PATH, else the
+    toolkit of the nvcc on PATH, /usr/local/cuda, the pip nvcc packages. An explicit CUDA_HOME
+    that is no toolkit is an error, not something to silently work around."""
     for var in ("CUDA_HOME", "CUDA_PATH"):
         if os.environ.get(var):
             if not _is_toolkit(os.environ[var]):
@@ -75,10 +76,12 @@ def find_cuda_home():
     candidates = [(f"nvcc on PATH ({nvcc})", _nvcc_toolkit(nvcc))] if nvcc else []
     candidates += [("/usr/local/cuda", "/usr/local/cuda")]
     candidates += [(f"pip package {root}", root) for root in _pip_nvcc_toolkits()]
-    for _, root in candidates:
+    tried = []
+    for what, root in candidates:
+        tried.append(what)
         if _is_toolkit(root):
-            return root, []
-    return None, [what for what, _ in candidates]
+            return root, tried
+    return None, tried
 
 
 def _cuda_home_for_build():
