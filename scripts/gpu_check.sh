@@ -67,7 +67,7 @@ run_step() {  # run_step STEP FUNCTION: FUNCTION's output in $DIR/STEP.log
 }
 
 first_error() { grep -m1 -i 'error' "$1" || tail -1 "$1"; }
-last_pytest_line() { grep -E ' (passed|failed|error)' "$1" | tail -1 | tr -d '=' | xargs; }
+last_pytest_line() { grep -E ' in [0-9.]+s( \(.*\))?( =+)?$' "$1" | tail -1 | tr -d '=' | xargs; }
 
 note() {  # note STEP RC: the line of the step's log worth a glance
   local log="$DIR/$1.log"
@@ -127,9 +127,11 @@ sanitize() {  # sanitize TOOL: one compute-sanitizer tool over the subset, log i
   # The caching allocator would hide out-of-bounds accesses inside its blocks.
   PYTORCH_NO_CUDA_MEMORY_CACHING=1 limit compute-sanitizer --tool "$1" --error-exitcode 97 \
     "$PY" -m pytest tests -q -p no:cacheprovider -k "$SANITIZE_TESTS" > "$log" 2>&1 || rc=$?
-  # Any report fails (racecheck's warnings too); no summary line: the tool did not really run.
+  # Any report fails (racecheck's warnings too); so does no summary line (the tool did not
+  # really run) or no test passed (all skipped: nothing was checked).
   if [ "$rc" = 0 ] && { grep -qE '(ERROR|RACECHECK) SUMMARY: [1-9]' "$log" ||
-                        ! grep -qE '(ERROR|RACECHECK) SUMMARY' "$log"; }; then rc=1; fi
+                        ! grep -qE '(ERROR|RACECHECK) SUMMARY' "$log" ||
+                        ! last_pytest_line "$log" | grep -q passed; }; then rc=1; fi
   return "$rc"
 }
 
