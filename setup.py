@@ -103,22 +103,14 @@ def _cuda_home_for_build():
     return None
 
 
-CUDA_HOME = _cuda_home_for_build()
-WITH_CUDA = CUDA_HOME is not None
-if WITH_CUDA:
-    # torch.utils.cpp_extension reads CUDA_HOME at import; its own guess takes nvcc's folder,
-    # which is wrong for a wrapper.
-    os.environ["CUDA_HOME"] = CUDA_HOME
-
-from torch.utils.cpp_extension import BuildExtension, CppExtension, CUDAExtension  # noqa: E402
-
-if shutil.which("ninja") is None:
-    try:  # the `ninja` pip package puts its binary in a folder not always on PATH
-        import ninja
-        os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ["PATH"]
-    except ImportError:
-        print("landmark-kernels: ninja not found: every build recompiles everything "
-              "(pip install ninja).", file=sys.stderr)
+def _put_ninja_on_path():
+    if shutil.which("ninja") is None:
+        try:  # the `ninja` pip package puts its binary in a folder not always on PATH
+            import ninja
+            os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ["PATH"]
+        except ImportError:
+            print("landmark-kernels: ninja not found: every build recompiles everything "
+                  "(pip install ninja).", file=sys.stderr)
 
 
 def _pip_cuda_includes():
@@ -130,7 +122,9 @@ def _pip_cuda_includes():
     return sorted(d for root in nvidia.__path__ for d in glob.glob(os.path.join(root, "*", "include")))
 
 
-def _extension():
+def _extension(with_cuda):
+    from torch.utils.cpp_extension import CppExtension, CUDAExtension
+
     # Every source by glob (relative paths, as setuptools requires), so new ops need no edit.
     cpp_sources = sorted(glob.glob("csrc/*.cpp") + glob.glob("csrc/cpu/*.cpp"))
     openmp = ["-fopenmp"] if torch.backends.openmp.is_available() else []
@@ -138,7 +132,7 @@ def _extension():
     # loops (csrc/cpu/vec_math.h); no code here reads floating-point exception flags.
     # The C++ standard is the one torch requires.
     cxx = ["-O3", "-fno-trapping-math"] + openmp
-    if not WITH_CUDA:
+    if not with_cuda:
         return CppExtension("landmark_kernels._C", cpp_sources,
                             extra_compile_args={"cxx": cxx}, extra_link_args=openmp)
     if not os.environ.get("TORCH_CUDA_ARCH_LIST") and not torch.cuda.is_available():
@@ -151,18 +145,34 @@ def _extension():
         extra_link_args=openmp)
 
 
-class BuildExtensionKeepObjects(BuildExtension):
+def _build_ext(with_cuda):
     """torch's BuildExtension with a persistent object folder, one per Python, torch and
     CPU/CUDA flavour. setuptools hands editable builds a new temporary folder on every run, and
     its own up-to-date test (sources vs. the .so) misses headers; here ninja, which tracks every
     header and compile flag, always decides what to recompile (nothing, when nothing changed)."""
+    from torch.utils.cpp_extension import BuildExtension
 
-    def finalize_options(self):
-        super().finalize_options()
-        flavour = "cuda" if WITH_CUDA else "cpu"
-        self.build_temp = os.path.join(
-            ROOT, "build", f"{sys.implementation.cache_tag}-torch{torch.__version__}-{flavour}")
-        self.force = True  # always run ninja (a no-op when up to date) and the link
+    class BuildExtensionKeepObjects(BuildExtension):
+        def finalize_options(self):
+            super().finalize_options()
+            flavour = "cuda" if with_cuda else "cpu"
+            self.build_temp = os.path.join(
+                ROOT, "build", f"{sys.implementation.cache_tag}-torch{torch.__version__}-{flavour}")
+            self.force = True  # always run ninja (a no-op when up to date) and the link
+
+    return BuildExtensionKeepObjects
 
 
-setup(ext_modules=[_extension()], cmdclass={"build_ext": BuildExtensionKeepObjects})
+def main():
+    cuda_home = _cuda_home_for_build()
+    if cuda_home is not None:
+        # torch.utils.cpp_extension reads CUDA_HOME when first imported (below); its own guess
+        # takes the folder above nvcc's, which is wrong for a wrapper.
+        os.environ["CUDA_HOME"] = cuda_home
+    _put_ninja_on_path()
+    with_cuda = cuda_home is not None
+    setup(ext_modules=[_extension(with_cuda)], cmdclass={"build_ext": _build_ext(with_cuda)})
+
+
+if __name__ == "__main__":  # as pip and `python -m build` run it; tests import its functions
+    main()

@@ -2,12 +2,24 @@
 
 Installing (pip, sdist/wheel, the CMake library): test_packaging.py."""
 
+import importlib.util
 import os
+import shutil
 
 import pytest
 import torch
 
 from landmark_kernels import _extension
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _setup_py():
+    """setup.py as a module: its functions, without running setup()."""
+    spec = importlib.util.spec_from_file_location("lk_setup", os.path.join(ROOT, "setup.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 
@@ -38,3 +50,29 @@ def test_torch_version_recorded_and_checked(monkeypatch):
     with pytest.raises(RuntimeError, match=r"built against torch 2\.13\.0 but this is torch "
                                            r"\S+: rebuild it against this torch"):
         _extension._check_torch_version()
+
+
+def test_cuda_home_found_through_an_nvcc_wrapper(tmp_path, monkeypatch):
+    """nvcc on PATH is often a script exec'ing the real one: the toolkit is the real nvcc's, not
+    the folder above the wrapper (whose include/ lacks crt/host_defines.h)."""
+    setup_py = _setup_py()
+    monkeypatch.delenv("CUDA_HOME", raising=False)
+    monkeypatch.delenv("CUDA_PATH", raising=False)
+    toolkit, _ = setup_py.find_cuda_home()
+    if toolkit is None:
+        pytest.skip("no CUDA toolkit on this machine")
+    wrapper = tmp_path / "bin" / "nvcc"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\nexec {toolkit}/bin/nvcc "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{wrapper.parent}{os.pathsep}{os.environ['PATH']}")
+    assert shutil.which("nvcc") == str(wrapper)
+    found, tried = setup_py.find_cuda_home()
+    assert os.path.realpath(found) == os.path.realpath(toolkit)
+    assert tried == [f"nvcc on PATH ({wrapper})"]
+
+
+def test_cuda_home_that_is_no_toolkit_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("CUDA_HOME", str(tmp_path))
+    with pytest.raises(SystemExit, match="is not a CUDA toolkit"):
+        _setup_py().find_cuda_home()
