@@ -101,7 +101,7 @@ def _scale_grad_cuda(grad, scale):
     """scale_grad_ on CUDA tensors for a build without the CUDA kernels (the Triton backend):
     the Triton kernel skips the data when the scale is 1, as csrc/cuda/scale_grad.cu does."""
     if scale.numel() == 1 and grad.is_contiguous() and _backends.HAS_TRITON:
-        from triton_kernels.scale_grad import scale_grad_
+        from .triton_kernels.scale_grad import scale_grad_
         return scale_grad_(grad, scale)
     grad.copy_(grad.to(scale.dtype) * scale)  # per-element scale (reduction "none")
 

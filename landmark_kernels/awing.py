@@ -114,7 +114,7 @@ def awing_loss(pred, target, *, alpha=2.1, omega=14.0, epsilon=1.0, theta=0.5,
 
 
 def _triton_kernel():
-    from triton_kernels.awing_loss import awing_loss as triton_awing_loss
+    from .triton_kernels.awing_loss import awing_loss as triton_awing_loss
     return triton_awing_loss
 
 

@@ -59,7 +59,7 @@ def test_fast_math_meets_the_fp32_contract(sign):
                     reason="needs triton with TRITON_INTERPRET=1 (no CUDA GPU on this machine)")
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16, torch.float64])
 def test_triton_scale_grad(dtype):
-    from triton_kernels.scale_grad import scale_grad_
+    from landmark_kernels.triton_kernels.scale_grad import scale_grad_
     grad = torch.randn(3, 700, dtype=torch.float64).to(dtype)  # 2100: three blocks
     kept = grad.clone()
     scale_grad_(grad, torch.tensor(1.0))
