@@ -5,6 +5,8 @@ Triton kernels are tested against. They favour clarity over speed, use plain aut
 written so that autograd itself never produces NaN where the SPEC defines a gradient.
 """
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -74,3 +76,88 @@ def awing_loss(pred, target, *, alpha=2.1, omega=14.0, epsilon=1.0, theta=0.5,
         loss = loss * weighted_loss_map(target, map_weight=map_weight,
                                         map_threshold=map_threshold, map_kernel=map_kernel)
     return _reduce(loss, reduction)
+
+
+# ---------------------------------------------------------------------------------------------
+# Coordinate losses (SPEC §2–§5): pred, target (B,N,D), D = 2 usually.
+
+COORD_REDUCTIONS = ("none", "mean", "sum", "batchmean")
+
+
+def _coord_weight(target_weight, pred):
+    """target_weight (B,N), (B,N,1) or (B,N,D) as a tensor broadcasting against pred (B,N,D)."""
+    if target_weight is None:
+        return None
+    return target_weight[..., None] if target_weight.dim() == 2 else target_weight
+
+
+def _coord_diff(pred, target, target_weight):
+    """(pred − target)·w: mmpose's loss(pred·w, target·w), formed without the rounding of
+    pred·w − target·w (the kernels form it the same way)."""
+    pred, target, target_weight = _upcast(pred, target, target_weight)
+    diff = pred - target
+    w = _coord_weight(target_weight, pred)
+    return diff if w is None else diff * w
+
+
+def _nan_where(loss, undefined):
+    """NaN value and gradient where `undefined` (NaN errors, Φ out of its domain): loud, and
+    GradScaler skips the step (autograd of |δ| alone would give a 0 gradient at NaN)."""
+    return loss * torch.where(undefined, torch.nan, 1.0)
+
+
+def _reduce_coord(loss, reduction):
+    """"batchmean" = sum over all but the batch dim, mean over the batch (mmpose: mean(sum(l,
+    dim=[1,2]), dim=0)); an empty batch gives 0."""
+    if reduction == "batchmean":
+        return loss.sum() / max(loss.shape[0], 1)
+    return _reduce(loss, reduction)
+
+
+def wing_loss(pred, target, *, omega=10.0, epsilon=2.0, target_weight=None,
+              reduction="batchmean"):
+    """Wing loss (Feng et al., CVPR 2018, eq. 5): δ < ω: ω·ln(1 + δ/ε); else δ − C with
+    C = ω − ω·ln(1 + ω/ε), δ = |pred − target|·w.
+
+    pred, target: (B,N,D); target_weight None, (B,N), (B,N,1) or (B,N,D). Reduction
+    "batchmean" (default, mmpose), "mean", "sum" or "none". fp32 result (fp64 for fp64 pred);
+    no gradient to target or target_weight; the gradient at δ = 0 is 0. NaN in pred or target
+    gives NaN loss and gradient at that element, ±inf the formula's limit.
+    """
+    delta = _coord_diff(pred, target, target_weight).abs()
+    c = omega - omega * math.log1p(omega / epsilon)
+    loss = torch.where(delta < omega, omega * torch.log1p(delta / epsilon), delta - c)
+    return _reduce_coord(_nan_where(loss, delta.isnan()), reduction)
+
+
+def soft_wing_loss(pred, target, *, omega1=2.0, omega2=20.0, epsilon=0.5, target_weight=None,
+                   reduction="batchmean"):
+    """SoftWing loss (Lin et al., SDFL, TIP 2021, eq. 12; mmpose SoftWingLoss): δ < ω1: δ; else
+    ω2·ln(1 + δ/ε) + B with B = ω1 − ω2·ln(1 + ω1/ε). Shapes, target_weight and reductions as
+    `wing_loss`; the gradient at δ = 0 is 0.
+    """
+    delta = _coord_diff(pred, target, target_weight).abs()
+    b = omega1 - omega2 * math.log1p(omega1 / epsilon)
+    loss = torch.where(delta < omega1, delta, omega2 * torch.log1p(delta / epsilon) + b)
+    return _reduce_coord(_nan_where(loss, delta.isnan()), reduction)
+
+
+def acr_loss(pred, target, phi, *, lam=1.0, reduction="mean"):
+    """ACR loss (Fard & Mahoor 2022, eq. 6) without the official ×100 (a loss weight).
+
+    Per coordinate, Δ = |target − pred| and Φ ∈ [0,1]: Δ ≤ 1: λ·ln(1 + Δ^(2−Φ)); Δ > 1:
+    Δ² + Φ·ln2 − 1 (the official constant: continuous at Δ = 1 only where λ = Φ).
+    pred, target (B,N,D); phi (B,N,D), (B,N) or (B,N,1) (per landmark). Reduction "mean"
+    (default), "sum", "batchmean" or "none". Elements whose Φ is outside [0,1] (or NaN) give NaN.
+    The gradient at Δ = 0 is 0, also for Φ = 1 (where the loss is λ·ln(1+Δ), a kink).
+    """
+    diff = _coord_diff(pred, target, None)
+    phi = _coord_weight(_upcast(pred, phi)[1], pred)
+    delta = diff.abs()
+    # The power only on Δ ≤ 1, so that the unselected branch never puts inf into the gradient
+    # (Δ^(2−Φ) has a finite derivative at 0 because 2 − Φ ≥ 1). A where, not clamp(max=1):
+    # clamp's gradient is 0 at Δ = 1 itself, which belongs to this branch.
+    is_small = delta <= 1.0
+    small = lam * torch.log1p(torch.where(is_small, delta, 1.0) ** (2.0 - phi))
+    loss = torch.where(is_small, small, delta * delta + phi * math.log(2.0) - 1.0)
+    return _reduce_coord(_nan_where(loss, delta.isnan() | ~((phi >= 0) & (phi <= 1))), reduction)
