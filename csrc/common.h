@@ -8,7 +8,7 @@
 namespace landmark_kernels {
 
 // The `int reduction` argument of the loss schemas (Python: _fused.REDUCTION_CODES).
-enum Reduction : int64_t { kNone = 0, kMean = 1, kSum = 2 };
+enum Reduction : int64_t { kNone = 0, kMean = 1, kSum = 2, kBatchMean = 3 };
 
 inline void check_reduction(int64_t reduction) {
   TORCH_CHECK(reduction >= kNone && reduction <= kSum,

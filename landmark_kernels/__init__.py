@@ -8,6 +8,8 @@ from . import _extension  # noqa: F401  (loads the compiled ops first)
 from . import nn, reference
 from ._backends import BACKENDS, available_backends
 from .awing import awing_loss
+from .coord_losses import acr_loss, soft_wing_loss, wing_loss
 
-__all__ = ["BACKENDS", "available_backends", "awing_loss", "nn", "reference"]
+__all__ = ["BACKENDS", "acr_loss", "available_backends", "awing_loss", "nn", "reference",
+           "soft_wing_loss", "wing_loss"]
 __version__ = "0.1.0"

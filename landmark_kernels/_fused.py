@@ -12,7 +12,7 @@ import torch
 
 from ._extension import HAS_CUDA_KERNELS
 
-REDUCTION_CODES = {"none": 0, "mean": 1, "sum": 2}
+REDUCTION_CODES = {"none": 0, "mean": 1, "sum": 2, "batchmean": 3}
 _MEAN = REDUCTION_CODES["mean"]
 
 

@@ -5,6 +5,7 @@ out of bounds either; these checks exist to give users a message in Python terms
 """
 
 import math
+import numbers
 
 import torch
 
@@ -64,3 +65,24 @@ def choice(name, value, allowed):
     if value not in allowed:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
     return value
+
+
+def real_in_range(name, value, low, high, *, zero_ok=False):
+    """A real number of any kind (Python, NumPy; not bool) in [low, high], or 0 if zero_ok;
+    returned as a Python float."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or \
+            not (low <= value <= high or (zero_ok and value == 0)):
+        zero = "0 or " if zero_ok else ""
+        raise ValueError(f"{name} must be {zero}a number in [{low:g}, {high:g}], got {value!r}")
+    return float(value)
+
+
+def dtype_compatible(name, value, ref_name, ref):
+    """value's dtype must be ref's, unless autocast is on for their device and would cast both
+    to fp32 (neither is fp64): the usual AMP pattern, e.g. a bf16 prediction, an fp32 target."""
+    if value.dtype == ref.dtype:
+        return
+    if ref.device.type in ("cpu", "cuda") and torch.is_autocast_enabled(ref.device.type) and \
+            torch.float64 not in (value.dtype, ref.dtype):
+        return
+    raise TypeError(f"{name} has dtype {value.dtype} but {ref_name} has {ref.dtype}")

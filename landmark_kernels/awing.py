@@ -40,7 +40,7 @@ def awing_loss(pred, target, *, alpha=2.1, omega=14.0, epsilon=1.0, theta=0.5,
     _validate.finite("map_weight", map_weight)
     _validate.finite("map_threshold", map_threshold)
     _validate.odd_kernel("map_kernel", map_kernel, largest=_MAX_MAP_KERNEL)
-    _validate.choice("reduction", reduction, tuple(REDUCTION_CODES))
+    _validate.choice("reduction", reduction, reference.REDUCTIONS)
     if target_weight is not None:
         _validate.tensor("target_weight", target_weight, dims=(2, 4))
         if target_weight.shape not in (pred.shape[:2], pred.shape):

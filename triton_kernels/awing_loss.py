@@ -14,22 +14,12 @@ import triton.language as tl
 
 from landmark_kernels._fused import stored_grad_scale
 
+from ._math import log1p
+
 _NONE, _MEAN = 0, 1  # reduction codes of the op schema; 2 is sum
 _TILE_ELEMS = 1024      # pixels per program: 8 per thread at 4 warps
 _MAX_BLOCK_W = 64       # 256 B fp32 rows: coalesced, while a tile still spans several rows
 _REDUCE_BLOCK = 1024
-
-
-@triton.jit
-def _log1p(t):
-    # No libdevice in the interpreter; log(u)·t/(u−1) cancels the rounding of u = 1 + t
-    # (Goldberg), so small t keeps full relative precision.
-    u = 1.0 + t
-    d = u - 1.0
-    safe_d = tl.where(d == 0.0, 1.0, d)
-    r = tl.log(u) * (t / safe_d)
-    r = tl.where(d == 0.0, t, r)
-    return tl.where(u == float("inf"), u, r)
 
 
 @triton.jit
@@ -74,7 +64,7 @@ def _awing_tiles_kernel(pred_ptr, target_ptr, weight_ptr, loss_ptr, grad_ptr, pa
     # 0^e as torch.pow: 0 for e > 0, 1 for e = 0, inf for e < 0; the gradient there is 0.
     t = tl.where(positive, t, tl.where(e > 0.0, 0.0, tl.where(e == 0.0, 1.0, float("inf"))))
     g = tl.where(positive, omega * e * t / (safe_x * (1.0 + t)), 0.0)
-    loss = omega * _log1p(t) + g * (delta - x)
+    loss = omega * log1p(t) + g * (delta - x)
 
     if USE_MAP:
         # Grey dilation of the weighted target, −inf outside the plane (max_pool2d padding).

@@ -9,19 +9,10 @@
 #include <vector>
 
 #include "../awing_loss.h"
-#include "vec_math.h"
+#include "cpu_math.h"
 
 namespace landmark_kernels {
 namespace {
-
-struct VecMath {
-  LK_HD static float log(float x) { return vec_math::log(x); }
-  LK_HD static float exp(float x) { return vec_math::exp(x); }
-  LK_HD static float log1p(float x) { return vec_math::log1p(x); }
-};
-// float arithmetic (fp32/fp16/bf16 inputs) takes the vectorisable functions; fp64 takes libm.
-template <typename T>
-using CpuMath = std::conditional_t<std::is_same_v<T, float>, VecMath, StdMath>;
 
 template <typename T>
 LK_HD T max_of(T a, T b) {
