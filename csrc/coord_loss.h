@@ -118,4 +118,41 @@ inline std::tuple<at::Tensor, at::Tensor> allocate_coord_outputs(const at::Tenso
   return {loss, grad};
 }
 
+// The three ops of one backend, whose kernel family is
+//   Family::run(problem, reduction, compute_grad, check_phi, make) -> (loss, grad),
+// make(T{}) building the element functor for the compute type T.
+template <typename Family>
+struct CoordOps {
+  static std::tuple<at::Tensor, at::Tensor> wing(const at::Tensor& pred, const at::Tensor& target,
+                                                 const std::optional<at::Tensor>& target_weight,
+                                                 double omega, double epsilon, int64_t reduction,
+                                                 bool compute_grad) {
+    check_wing_args(omega, epsilon);
+    const CoordProblem p = prepare_coord(pred, target, target_weight, std::nullopt, reduction);
+    return Family::run(p, reduction, compute_grad, false, [&](auto t) {
+      return WingFn<decltype(t)>::make(omega, epsilon);
+    });
+  }
+
+  static std::tuple<at::Tensor, at::Tensor> soft_wing(
+      const at::Tensor& pred, const at::Tensor& target,
+      const std::optional<at::Tensor>& target_weight, double omega1, double omega2,
+      double epsilon, int64_t reduction, bool compute_grad) {
+    check_soft_wing_args(omega1, omega2, epsilon);
+    const CoordProblem p = prepare_coord(pred, target, target_weight, std::nullopt, reduction);
+    return Family::run(p, reduction, compute_grad, false, [&](auto t) {
+      return SoftWingFn<decltype(t)>::make(omega1, omega2, epsilon);
+    });
+  }
+
+  static std::tuple<at::Tensor, at::Tensor> acr(const at::Tensor& pred, const at::Tensor& target,
+                                                const at::Tensor& phi, double lam,
+                                                int64_t reduction, bool compute_grad) {
+    check_acr_args(lam);
+    const CoordProblem p = prepare_coord(pred, target, std::nullopt, phi, reduction);
+    return Family::run(p, reduction, compute_grad, true,
+                       [&](auto t) { return AcrFn<decltype(t)>::make(lam); });
+  }
+};
+
 }  // namespace landmark_kernels

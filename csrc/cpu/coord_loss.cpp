@@ -132,57 +132,28 @@ void coord_family(const CoordProblem& p, const Fn& fn, bool check_phi, int64_t r
   }
 }
 
-// Allocates the outputs and runs the family for pred's dtype; make(T{}) builds the functor.
-template <typename MakeFn>
-std::tuple<at::Tensor, at::Tensor> run_coord_cpu(const CoordProblem& p, int64_t reduction,
-                                                 bool compute_grad, bool check_phi,
-                                                 const MakeFn& make) {
-  auto [loss, grad] = allocate_coord_outputs(p.pred, reduction, compute_grad);
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, p.pred.scalar_type(),
-                                  "coord_loss_cpu", [&] {
-    coord_family<scalar_t>(p, make(at::opmath_type<scalar_t>{}), check_phi, reduction, loss,
-                           grad);
-  });
-  return {loss, grad};
-}
-
-std::tuple<at::Tensor, at::Tensor> wing_loss_cpu(const at::Tensor& pred, const at::Tensor& target,
-                                                 const std::optional<at::Tensor>& target_weight,
-                                                 double omega, double epsilon, int64_t reduction,
-                                                 bool compute_grad) {
-  check_wing_args(omega, epsilon);
-  const CoordProblem p = prepare_coord(pred, target, target_weight, std::nullopt, reduction);
-  return run_coord_cpu(p, reduction, compute_grad, false, [&](auto t) {
-    return WingFn<decltype(t)>::make(omega, epsilon);
-  });
-}
-
-std::tuple<at::Tensor, at::Tensor> soft_wing_loss_cpu(
-    const at::Tensor& pred, const at::Tensor& target,
-    const std::optional<at::Tensor>& target_weight, double omega1, double omega2, double epsilon,
-    int64_t reduction, bool compute_grad) {
-  check_soft_wing_args(omega1, omega2, epsilon);
-  const CoordProblem p = prepare_coord(pred, target, target_weight, std::nullopt, reduction);
-  return run_coord_cpu(p, reduction, compute_grad, false, [&](auto t) {
-    return SoftWingFn<decltype(t)>::make(omega1, omega2, epsilon);
-  });
-}
-
-std::tuple<at::Tensor, at::Tensor> acr_loss_cpu(const at::Tensor& pred, const at::Tensor& target,
-                                                const at::Tensor& phi, double lam,
-                                                int64_t reduction, bool compute_grad) {
-  check_acr_args(lam);
-  const CoordProblem p = prepare_coord(pred, target, std::nullopt, phi, reduction);
-  return run_coord_cpu(p, reduction, compute_grad, true,
-                       [&](auto t) { return AcrFn<decltype(t)>::make(lam); });
-}
+struct CpuFamily {
+  // Allocates the outputs and runs the family for pred's dtype.
+  template <typename MakeFn>
+  static std::tuple<at::Tensor, at::Tensor> run(const CoordProblem& p, int64_t reduction,
+                                                bool compute_grad, bool check_phi,
+                                                const MakeFn& make) {
+    auto [loss, grad] = allocate_coord_outputs(p.pred, reduction, compute_grad);
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, p.pred.scalar_type(),
+                                    "coord_loss_cpu", [&] {
+      coord_family<scalar_t>(p, make(at::opmath_type<scalar_t>{}), check_phi, reduction, loss,
+                             grad);
+    });
+    return {loss, grad};
+  }
+};
 
 }  // namespace
 
 TORCH_LIBRARY_IMPL(landmark_kernels, CPU, m) {
-  m.impl("wing_loss", &wing_loss_cpu);
-  m.impl("soft_wing_loss", &soft_wing_loss_cpu);
-  m.impl("acr_loss", &acr_loss_cpu);
+  m.impl("wing_loss", &CoordOps<CpuFamily>::wing);
+  m.impl("soft_wing_loss", &CoordOps<CpuFamily>::soft_wing);
+  m.impl("acr_loss", &CoordOps<CpuFamily>::acr);
 }
 
 }  // namespace landmark_kernels

@@ -6,8 +6,9 @@
 // thread then handles four consecutive pixels of two tile rows with awing_pixel, writes grad
 // (and the per-pixel loss for "none") and keeps a running sum; the block's sum goes, by a
 // fixed-order shuffle tree, to partials[blockIdx.x].
-// Stage 2 (finish_sum_kernel): one block adds the partials in a fixed order and writes the
-// 0-dim loss. No atomics anywhere, so the same inputs give bitwise-same outputs on every run.
+// Stage 2 (finish_sum_kernel, block_reduce.cuh): one block adds the partials in a fixed order
+// and writes the 0-dim loss. No atomics anywhere, so the same inputs give bitwise-same outputs
+// on every run.
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/cuda/CUDAContext.h>
@@ -21,6 +22,7 @@
 #include <tuple>
 
 #include "../awing_loss.h"
+#include "block_reduce.cuh"
 
 namespace landmark_kernels {
 namespace {
@@ -39,7 +41,6 @@ static_assert(kTileW % kVec == 0 && kThreads % kGroupsPerRow == 0 && kTileH % kR
 // Fixed (device-independent) cap on stage-1 blocks, so the partials and the order in which
 // they are added depend on the problem size only; larger problems loop over tiles.
 constexpr int64_t kMaxBlocks = 65536;
-constexpr int kReduceThreads = 1024;
 constexpr size_t kDefaultSharedBytes = 48 * 1024;
 
 // Four consecutive values; 16-byte loads for fp32 (two for fp64, one 8-byte load for fp16/bf16).
@@ -201,27 +202,6 @@ __device__ __forceinline__ T awing_pixels(const AWingArgs<scalar_t>& a, const AW
   return sum;
 }
 
-// Sum over the block, valid in thread 0: warp shuffles, then warp 0 adds the warp sums; the
-// order is fixed by the thread ids, hence deterministic. Every thread must call it.
-template <int kBlock, typename T>
-__device__ T block_sum(T v) {
-  static_assert(kBlock % 32 == 0 && kBlock <= 1024, "block of whole warps, at most 32 warps");
-  constexpr int kWarps = kBlock / 32;
-  __shared__ T warp_sums[kWarps];
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
-  const int lane = threadIdx.x % 32;
-  const int warp = threadIdx.x / 32;
-  if (lane == 0) warp_sums[warp] = v;
-  __syncthreads();
-  if (warp == 0) {
-    v = lane < kWarps ? warp_sums[lane] : T(0);
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
-  }
-  return v;
-}
-
 template <typename scalar_t, bool kUseMap>
 __global__ void __launch_bounds__(kThreads)
     awing_tiles_kernel(const AWingArgs<scalar_t> a,
@@ -264,17 +244,6 @@ __global__ void __launch_bounds__(kThreads)
     const T total = block_sum<kThreads>(sum);
     if (threadIdx.x == 0) a.partials[blockIdx.x] = total;
   }
-}
-
-// Stage 2: one block adds the stage-1 partials in a fixed order (in double) and writes the 0-dim
-// loss; divisor is numel for "mean", 1 for "sum".
-template <typename T>
-__global__ void __launch_bounds__(kReduceThreads)
-    finish_sum_kernel(const T* partials, int n, double divisor, T* out) {
-  double s = 0.0;
-  for (int i = threadIdx.x; i < n; i += kReduceThreads) s += double(partials[i]);
-  s = block_sum<kReduceThreads>(s);
-  if (threadIdx.x == 0) *out = static_cast<T>(s / divisor);
 }
 
 bool aligned_for(const void* p, size_t alignment) {
