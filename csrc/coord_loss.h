@@ -1,13 +1,11 @@
 #pragma once
 // What the CPU and CUDA coordinate-loss kernels (Wing, SoftWing, ACR) share on the host:
-// argument checks, the problem layout and output allocation.
+// argument checks, the problem layout, and the op bodies (CoordOps) over a backend's family.
 // Python mirror of the checks: landmark_kernels/coord_losses.py (`check_*`).
 #include <ATen/ATen.h>
-#include <ATen/OpMathType.h>
 
 #include <optional>
 #include <tuple>
-#include <type_traits>
 
 #include "common.h"
 #include "coord_loss_math.h"
@@ -24,11 +22,6 @@ inline void check_coord_param(double v, const char* name, bool zero_ok = false) 
                   v <= kCoordParamMax,
               name, " must be ", zero_ok ? "0 or " : "", "in [", kCoordParamMin, ", ",
               kCoordParamMax, "], got ", v);
-}
-
-inline void check_coord_reduction(int64_t reduction) {
-  TORCH_CHECK(reduction >= kNone && reduction <= kBatchMean,
-              "reduction must be 0 (none), 1 (mean), 2 (sum) or 3 (batchmean), got ", reduction);
 }
 
 inline void check_wing_args(double omega, double epsilon) {
@@ -73,7 +66,7 @@ inline CoordProblem prepare_coord(const at::Tensor& pred, const at::Tensor& targ
   check_like(target, "target", pred, "pred");
   TORCH_CHECK(target.sizes() == pred.sizes(), "target must have the shape of pred ",
               pred.sizes(), ", got ", target.sizes());
-  check_coord_reduction(reduction);
+  check_reduction(reduction, kBatchMean);
 
   CoordProblem p;
   p.pred = pred.contiguous();
@@ -91,31 +84,9 @@ inline CoordProblem prepare_coord(const at::Tensor& pred, const at::Tensor& targ
     p.phi_per_landmark = check_per_landmark_or_element(*phi, "phi", pred);
     p.phi = phi->contiguous();
   }
-  const int64_t divisor = reduction == kMean ? p.numel : (reduction == kBatchMean ? p.batch : 1);
+  const int64_t divisor = reduction_divisor(reduction, pred);
   p.divisor = divisor > 0 ? double(divisor) : 1.0;
   return p;
-}
-
-// The dtype of the stored gradient: pred's, except fp32 for fp16, whose range would overflow or
-// flush the exact (reduction-scaled) gradient.
-inline at::ScalarType coord_grad_dtype(at::ScalarType dtype) {
-  return dtype == at::kHalf ? at::kFloat : dtype;
-}
-
-template <typename scalar_t>
-using coord_grad_t = std::conditional_t<std::is_same_v<scalar_t, at::Half>, float, scalar_t>;
-
-// Loss per element for "none", else 0-dim, in fp32 (fp64 for fp64); grad per element, or empty.
-inline std::tuple<at::Tensor, at::Tensor> allocate_coord_outputs(const at::Tensor& pred,
-                                                                 int64_t reduction,
-                                                                 bool compute_grad) {
-  const auto loss_options = pred.options().dtype(at::toOpMathType(pred.scalar_type()));
-  at::Tensor loss = reduction == kNone ? at::empty(pred.sizes(), loss_options)
-                                       : at::empty({}, loss_options);
-  const auto grad_options = pred.options().dtype(coord_grad_dtype(pred.scalar_type()));
-  at::Tensor grad = compute_grad ? at::empty(pred.sizes(), grad_options)
-                                 : at::empty({0}, grad_options);
-  return {loss, grad};
 }
 
 // The three ops of one backend, whose kernel family is

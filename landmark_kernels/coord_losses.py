@@ -8,97 +8,90 @@ one launch writes the loss partials and the gradient, a deterministic second sta
 import torch
 
 from . import _backends, _validate, reference
-from ._fused import REDUCTION_CODES
-from ._fused_next import register_fused_loss
+from ._fused import REDUCTION_CODES, keep_grad_private, register_fused_loss
 
 _OPS = torch.ops.landmark_kernels
 # csrc/coord_loss.h kCoordParamMin/Max: wide enough for pixel and normalised coordinates, narrow
 # enough that ω/ε and the slopes stay finite in fp32.
 PARAM_MIN, PARAM_MAX = 1e-8, 1e8
-_AUTOCAST_DEVICES = ("cpu", "cuda")
+_CODES = tuple(REDUCTION_CODES.values())
 
 
 def _param(name, value, *, zero_ok=False):
     return _validate.real_in_range(name, value, PARAM_MIN, PARAM_MAX, zero_ok=zero_ok)
 
 
-def _check_per_landmark_or_element(name, value, pred, *, same_dtype):
+def _check_per_landmark_or_element(name, value, pred, same_dtype):
     """target_weight / phi: (B,N), (B,N,1) or (B,N,D) like pred; the error names both shapes."""
     _validate.tensor(name, value)
     b, n, d = pred.shape
-    if tuple(value.shape) not in ((b, n), (b, n, 1), (b, n, d)):
+    if value.shape not in ((b, n), (b, n, 1), (b, n, d)):
         raise ValueError(f"{name} must be (B,N) = {(b, n)}, (B,N,1) or (B,N,D) = {(b, n, d)} "
                          f"for pred of shape {tuple(pred.shape)}, got {tuple(value.shape)}")
-    _validate.same_device_dtype(name, value, "pred", pred, dtype=False)
-    if same_dtype:
-        _validate.same_device_dtype(name, value, "pred", pred)
+    _validate.same_device_dtype(name, value, "pred", pred, dtype=same_dtype)
 
 
-def _autocast_on(pred):
-    return pred.device.type in _AUTOCAST_DEVICES and torch.is_autocast_enabled(pred.device.type)
-
-
-def _check_tensors(pred, target, target_weight=None, phi=None, *, public=False):
-    """The raw ops need one dtype for all; the public functions convert target_weight/phi to
-    pred's dtype and, under autocast, accept the dtypes that autocast makes equal."""
+def _check_common(pred, target, aux_name, aux, reduction, compute_grad, same_dtype):
     _validate.tensor("pred", pred, dim=3)
     _validate.tensor("target", target)
     _validate.same_shape("target", target, "pred", pred)
-    _validate.same_device_dtype("target", target, "pred", pred, dtype=not public)
-    if public:
-        _validate.dtype_compatible("target", target, "pred", pred)
-    for name, value in (("target_weight", target_weight), ("phi", phi)):
-        if value is not None:
-            _check_per_landmark_or_element(name, value, pred, same_dtype=not public)
+    _validate.same_device_dtype("target", target, "pred", pred, dtype=same_dtype)
+    if aux is not None:
+        _check_per_landmark_or_element(aux_name, aux, pred, same_dtype)
+    _validate.code("reduction", reduction, _CODES)
+    if type(compute_grad) is not bool:
+        raise TypeError(f"compute_grad must be a bool, got {compute_grad!r}")
 
 
-def _check_reduction_code(reduction):
-    if reduction not in REDUCTION_CODES.values() or isinstance(reduction, bool):
-        raise ValueError(f"reduction must be one of {sorted(REDUCTION_CODES.values())} "
-                         f"(codes of {tuple(REDUCTION_CODES)}), got {reduction!r}")
-
-
-# Checks of the raw ops' arguments (what the C++ kernels TORCH_CHECK): run by the fake kernels
-# and by the Triton op before its kernel.
-def check_wing(pred, target, target_weight, omega, epsilon, reduction, compute_grad):
-    _check_tensors(pred, target, target_weight)
+# Checks of the raw ops' arguments, as the C++ kernels' TORCH_CHECKs (csrc/coord_loss.h): run by
+# the fake kernels, the Triton op and the public functions (same_dtype=False under autocast,
+# whose rule for the ops casts mixed dtypes to fp32 later).
+def check_wing(pred, target, target_weight, omega, epsilon, reduction, compute_grad, *,
+               same_dtype=True):
+    _check_common(pred, target, "target_weight", target_weight, reduction, compute_grad,
+                  same_dtype)
     _param("omega", omega)
     _param("epsilon", epsilon)
-    _check_reduction_code(reduction)
 
 
 def check_soft_wing(pred, target, target_weight, omega1, omega2, epsilon, reduction,
-                    compute_grad):
-    _check_tensors(pred, target, target_weight)
+                    compute_grad, *, same_dtype=True):
+    _check_common(pred, target, "target_weight", target_weight, reduction, compute_grad,
+                  same_dtype)
     _param("omega1", omega1)
     _param("omega2", omega2)
     _param("epsilon", epsilon)
-    _check_reduction_code(reduction)
 
 
-def check_acr(pred, target, phi, lam, reduction, compute_grad):
-    _check_tensors(pred, target, phi=phi)
+def check_acr(pred, target, phi, lam, reduction, compute_grad, *, same_dtype=True):
+    _validate.tensor("pred", pred, dim=3)
+    if not isinstance(phi, torch.Tensor):
+        raise TypeError(f"phi must be a torch.Tensor, got {type(phi).__name__}")
+    _check_common(pred, target, "phi", phi, reduction, compute_grad, same_dtype)
     _param("lam", lam, zero_ok=True)
-    _check_reduction_code(reduction)
 
 
-def _prepare(pred, target, aux_name=None, aux=None):
-    """Public-level checks; returns aux (target_weight or phi) in pred's dtype, except under
-    autocast, whose rule for the op casts everything but fp64 to fp32."""
-    _check_tensors(pred, target, **({aux_name: aux} if aux is not None else {}), public=True)
-    if aux is not None and aux.dtype != pred.dtype and not (
-            _autocast_on(pred) and pred.dtype != torch.float64):
+def _call(name, backend, check, pred, target, aux, reduction, *params):
+    """Checks the public call, then runs the op behind `backend` (not "torch") and returns the
+    loss. aux (target_weight/phi) goes to pred's dtype unless autocast casts everything."""
+    _validate.tensor("pred", pred, dim=3)
+    same_dtype = not torch.is_autocast_enabled(pred.device.type)
+    if isinstance(aux, torch.Tensor) and same_dtype and aux.dtype in _validate.FLOAT_DTYPES:
         aux = aux.to(pred.dtype)
-    return aux
+    args = (pred, target, aux, *params, REDUCTION_CODES[reduction],
+            pred.requires_grad and torch.is_grad_enabled())
+    check(*args, same_dtype=same_dtype)
+    backend = _backends.resolve(backend, pred.device)
+    if backend == "torch":
+        return None, aux, backend
+    op = getattr(_OPS, name + "_triton" if backend == "triton" else name).default
+    loss, grad = op(*args[:3], *map(float, params), *args[-2:])
+    keep_grad_private(grad)
+    return loss, aux, backend
 
 
-def _reduction_code(reduction):
-    _validate.choice("reduction", reduction, reference.COORD_REDUCTIONS)
-    return REDUCTION_CODES[reduction]
-
-
-def _wants_grad(pred):
-    return pred.requires_grad and torch.is_grad_enabled()
+def _reduction(reduction):
+    return _validate.choice("reduction", reduction, reference.COORD_REDUCTIONS)
 
 
 def wing_loss(pred, target, *, omega=10.0, epsilon=2.0, target_weight=None,
@@ -118,15 +111,12 @@ def wing_loss(pred, target, *, omega=10.0, epsilon=2.0, target_weight=None,
     Returns the loss in fp32 (fp64 for fp64 pred). Gradients flow to pred only; at δ = 0 the
     gradient is 0. NaN in pred/target gives NaN there; empty batches give 0.
     """
-    target_weight = _prepare(pred, target, "target_weight", target_weight)
-    omega, epsilon = _param("omega", omega), _param("epsilon", epsilon)
-    code = _reduction_code(reduction)
-    backend = _backends.resolve(backend, pred.device)
+    loss, target_weight, backend = _call("wing_loss", backend, check_wing, pred, target,
+                                         target_weight, _reduction(reduction), omega, epsilon)
     if backend == "torch":
-        return reference.wing_loss(pred, target, omega=omega, epsilon=epsilon,
+        return reference.wing_loss(pred, target, omega=float(omega), epsilon=float(epsilon),
                                    target_weight=target_weight, reduction=reduction)
-    op = _OPS.wing_loss_triton if backend == "triton" else _OPS.wing_loss
-    return op.default(pred, target, target_weight, omega, epsilon, code, _wants_grad(pred))[0]
+    return loss
 
 
 def soft_wing_loss(pred, target, *, omega1=2.0, omega2=20.0, epsilon=0.5, target_weight=None,
@@ -139,18 +129,14 @@ def soft_wing_loss(pred, target, *, omega1=2.0, omega2=20.0, epsilon=0.5, target
     hyper-parameters with the coordinates (lk.nn.SoftWingLoss(coord_scale=...) does it).
     Shapes, target_weight, reduction, backend and the returned dtype as `wing_loss`.
     """
-    target_weight = _prepare(pred, target, "target_weight", target_weight)
-    omega1, omega2 = _param("omega1", omega1), _param("omega2", omega2)
-    epsilon = _param("epsilon", epsilon)
-    code = _reduction_code(reduction)
-    backend = _backends.resolve(backend, pred.device)
+    loss, target_weight, backend = _call("soft_wing_loss", backend, check_soft_wing, pred,
+                                         target, target_weight, _reduction(reduction), omega1,
+                                         omega2, epsilon)
     if backend == "torch":
-        return reference.soft_wing_loss(pred, target, omega1=omega1, omega2=omega2,
-                                        epsilon=epsilon, target_weight=target_weight,
-                                        reduction=reduction)
-    op = _OPS.soft_wing_loss_triton if backend == "triton" else _OPS.soft_wing_loss
-    return op.default(pred, target, target_weight, omega1, omega2, epsilon, code,
-                      _wants_grad(pred))[0]
+        return reference.soft_wing_loss(pred, target, omega1=float(omega1),
+                                        omega2=float(omega2), epsilon=float(epsilon),
+                                        target_weight=target_weight, reduction=reduction)
+    return loss
 
 
 def acr_loss(pred, target, phi, *, lam=1.0, reduction="mean", backend="auto"):
@@ -168,20 +154,17 @@ def acr_loss(pred, target, phi, *, lam=1.0, reduction="mean", backend="auto"):
     synchronisation) return NaN for those elements, value and gradient. The gradient at Δ = 0
     is 0, also for Φ = 1 (where the loss is λ·ln(1+Δ)). Returns fp32 (fp64 for fp64 pred).
     """
-    phi = _prepare(pred, target, "phi", phi)
-    lam = _param("lam", lam, zero_ok=True)
-    code = _reduction_code(reduction)
-    backend = _backends.resolve(backend, pred.device)
+    loss, phi, backend = _call("acr_loss", backend, check_acr, pred, target, phi,
+                               _reduction(reduction), lam)
     if backend == "torch":
-        return reference.acr_loss(pred, target, phi, lam=lam, reduction=reduction)
-    op = _OPS.acr_loss_triton if backend == "triton" else _OPS.acr_loss
-    return op.default(pred, target, phi, lam, code, _wants_grad(pred))[0]
+        return reference.acr_loss(pred, target, phi, lam=float(lam), reduction=reduction)
+    return loss
 
 
 def _triton(name):
-    def kernel(*args):
+    def kernel():  # imported lazily: triton is optional
         from triton_kernels import coord_loss
-        return getattr(coord_loss, name)(*args)
+        return getattr(coord_loss, name)
     return kernel
 
 

@@ -1,7 +1,15 @@
-"""Element-wise helpers shared by the Triton kernels (interpreter-friendly: no libdevice)."""
+"""Helpers shared by the Triton kernels (interpreter-friendly: no libdevice)."""
 
 import triton
 import triton.language as tl
+
+
+@triton.jit
+def param(x, CT: tl.constexpr):
+    # A float argument as a CT scalar. Arithmetic with the argument itself would round it to
+    # fp32 first (Triton types float scalars as fp32, and so does its interpreter), which an
+    # fp64 run must not; the arguments are declared fp64 for the same reason.
+    return tl.sum(tl.full([1], x, CT), axis=0)
 
 
 @triton.jit
@@ -14,12 +22,3 @@ def log1p(t):
     r = tl.log(u) * (t / safe_d)
     r = tl.where(d == 0.0, t, r)
     return tl.where(u == float("inf"), u, r)
-
-
-@triton.jit
-def scalar(value, CT: tl.constexpr):
-    """A float kernel argument as a [1] tensor of the compute type CT, rounded once. Declare the
-    argument `tl.float64`: compiled kernels then receive it in fp64, and the interpreter, which
-    keeps a Python float, combines it with a CT tensor at full precision (tl.cast or tl.where
-    would first round it to fp32)."""
-    return (tl.zeros([1], CT) + value).to(CT)

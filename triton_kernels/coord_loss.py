@@ -14,7 +14,7 @@ import torch
 import triton
 import triton.language as tl
 
-from ._math import log1p, scalar
+from ._math import log1p, param
 
 _NONE, _MEAN, _SUM, _BATCHMEAN = 0, 1, 2, 3  # reduction codes of the op schemas
 _WING, _SOFT_WING, _ACR = 0, 1, 2
@@ -64,6 +64,7 @@ def _element_loss(diff, phi, p0, p1, p2, LOSS: tl.constexpr):
 @triton.jit
 def _coord_loss_kernel(pred_ptr, target_ptr, weight_ptr, phi_ptr, loss_ptr, grad_ptr,
                        partial_ptr, numel, dims, iters,
+                       # fp64 parameters, rounded to CT in the kernel: fp64 runs keep them exact
                        p0: tl.float64, p1: tl.float64, p2: tl.float64, grad_scale: tl.float64,
                        divisor: tl.float64,
                        LOSS: tl.constexpr,
@@ -73,10 +74,7 @@ def _coord_loss_kernel(pred_ptr, target_ptr, weight_ptr, phi_ptr, loss_ptr, grad
                        REDUCE: tl.constexpr,       # 0 no, 1 partial per program, 2 final value
                        COMPUTE_GRAD: tl.constexpr, CT: tl.constexpr, BLOCK: tl.constexpr):
     pid = tl.program_id(0).to(tl.int64)
-    c0 = scalar(p0, CT)
-    c1 = scalar(p1, CT)
-    c2 = scalar(p2, CT)
-    scale = scalar(grad_scale, CT)
+    c0, c1, c2, scale = param(p0, CT), param(p1, CT), param(p2, CT), param(grad_scale, CT)
     acc = tl.zeros([BLOCK], CT)
     for it in range(iters):
         offs = (pid * iters + it) * BLOCK + tl.arange(0, BLOCK)
@@ -106,8 +104,8 @@ def _coord_loss_kernel(pred_ptr, target_ptr, weight_ptr, phi_ptr, loss_ptr, grad
     if REDUCE == 1:
         tl.store(partial_ptr + pid, tl.sum(acc, axis=0))
     elif REDUCE == 2:
-        total = tl.sum(acc, axis=0) / scalar(divisor, CT)
-        tl.store(loss_ptr + tl.arange(0, 1), total.to(loss_ptr.dtype.element_ty))
+        total = tl.sum(acc, axis=0) / param(divisor, CT)
+        tl.store(loss_ptr, total.to(loss_ptr.dtype.element_ty))
 
 
 @triton.jit
@@ -118,8 +116,8 @@ def _sum_partials_kernel(partial_ptr, out_ptr, n_partials, divisor: tl.float64,
     for start in range(0, n_partials, BLOCK):
         idx = start + tl.arange(0, BLOCK)
         acc += tl.load(partial_ptr + idx, mask=idx < n_partials, other=0.0)
-    total = tl.sum(acc, axis=0) / scalar(divisor, CT)
-    tl.store(out_ptr + tl.arange(0, 1), total.to(out_ptr.dtype.element_ty))
+    total = tl.sum(acc, axis=0) / param(divisor, CT)
+    tl.store(out_ptr, total.to(out_ptr.dtype.element_ty))
 
 
 def _weight_mode(weight, pred):
@@ -128,17 +126,15 @@ def _weight_mode(weight, pred):
     return 2 if weight.dim() == 3 and weight.shape[2] == pred.shape[2] else 1
 
 
-def _coord_loss(loss_kind, pred, target, weight, phi, params, reduction, compute_grad):
-    """Runs the family; arguments already checked by the op (landmark_kernels.coord_losses).
-    weight / phi: None, per landmark ((B,N) or (B,N,1)) or per element (B,N,D)."""
+def _coord_loss(loss_kind, pred, target, weight, phi, params, reduction, compute_grad, loss,
+                grad, grad_scale):
+    """Runs the family into the caller's outputs; arguments already checked by the op
+    (landmark_kernels.coord_losses). weight / phi: None, per landmark ((B,N) or (B,N,1)) or per
+    element (B,N,D). loss: per element for reduction "none", else 0-dim; grad: ∂loss/∂pred for
+    grad_output = 1 times grad_scale (the caller's 1/divisor of the reduction)."""
     pred, target = pred.contiguous(), target.contiguous()
     batch, _, dims = pred.shape
     numel = pred.numel()
-    acc_dtype = torch.float64 if pred.dtype == torch.float64 else torch.float32
-    grad_dtype = torch.float32 if pred.dtype == torch.float16 else pred.dtype
-    grad = torch.empty(pred.shape if compute_grad else (0,), dtype=grad_dtype, device=pred.device)
-    loss = torch.empty(pred.shape if reduction == _NONE else (), dtype=acc_dtype,
-                       device=pred.device)
     if numel == 0:
         if reduction != _NONE:
             loss.zero_()
@@ -153,12 +149,12 @@ def _coord_loss(loss_kind, pred, target, weight, phi, params, reduction, compute
     n_programs = 1 if numel <= _ONE_PROGRAM_MAX else min(blocks, _MAX_PROGRAMS)
     iters = triton.cdiv(blocks, n_programs)
     reduce = 0 if reduction == _NONE else (2 if n_programs == 1 else 1)
-    partials = torch.empty(n_programs if reduce == 1 else 0, dtype=acc_dtype, device=pred.device)
-    ct = tl.float64 if acc_dtype == torch.float64 else tl.float32
+    partials = torch.empty(n_programs if reduce == 1 else 0, dtype=loss.dtype, device=pred.device)
+    ct = tl.float64 if loss.dtype == torch.float64 else tl.float32
     p0, p1, p2 = (float(p) for p in params)
     _coord_loss_kernel[(n_programs,)](
         pred, target, weight, phi, loss, grad, partials, numel, dims, iters,
-        p0, p1, p2, 1.0 / divisor, float(divisor),
+        p0, p1, p2, float(grad_scale), float(divisor),
         LOSS=loss_kind, WEIGHT_MODE=weight_mode, PHI_PER_LANDMARK=phi_per_landmark,
         STORE_LOSS=reduction == _NONE, REDUCE=reduce, COMPUTE_GRAD=bool(compute_grad), CT=ct,
         BLOCK=_BLOCK, num_warps=4)
@@ -168,19 +164,22 @@ def _coord_loss(loss_kind, pred, target, weight, phi, params, reduction, compute
     return loss, grad
 
 
-def wing_loss(pred, target, target_weight, omega, epsilon, reduction, compute_grad):
+def wing_loss(pred, target, target_weight, omega, epsilon, reduction, compute_grad, *, loss,
+              grad, grad_scale):
     """Triton body of `landmark_kernels::wing_loss_triton`: (loss, grad) as the C++ op."""
     return _coord_loss(_WING, pred, target, target_weight, None,
-                       (omega, epsilon, 1.0 / epsilon), reduction, compute_grad)
+                       (omega, epsilon, 1.0 / epsilon), reduction, compute_grad, loss, grad,
+                       grad_scale)
 
 
 def soft_wing_loss(pred, target, target_weight, omega1, omega2, epsilon, reduction,
-                   compute_grad):
+                   compute_grad, *, loss, grad, grad_scale):
     """Triton body of `landmark_kernels::soft_wing_loss_triton`: (loss, grad) as the C++ op."""
     return _coord_loss(_SOFT_WING, pred, target, target_weight, None,
-                       (omega1, omega2, epsilon), reduction, compute_grad)
+                       (omega1, omega2, epsilon), reduction, compute_grad, loss, grad, grad_scale)
 
 
-def acr_loss(pred, target, phi, lam, reduction, compute_grad):
+def acr_loss(pred, target, phi, lam, reduction, compute_grad, *, loss, grad, grad_scale):
     """Triton body of `landmark_kernels::acr_loss_triton`: (loss, grad) as the C++ op."""
-    return _coord_loss(_ACR, pred, target, None, phi, (lam, 0.0, 0.0), reduction, compute_grad)
+    return _coord_loss(_ACR, pred, target, None, phi, (lam, 0.0, 0.0), reduction, compute_grad,
+                       loss, grad, grad_scale)

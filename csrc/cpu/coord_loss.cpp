@@ -85,7 +85,7 @@ template <typename scalar_t, typename Fn>
 void coord_family(const CoordProblem& p, const Fn& fn, bool check_phi, int64_t reduction,
                   const at::Tensor& loss, const at::Tensor& grad) {
   using T = at::opmath_type<scalar_t>;
-  using grad_t = coord_grad_t<scalar_t>;
+  using grad_t = stored_grad_t<scalar_t>;
   const int64_t chunks = (p.numel + kChunk - 1) / kChunk;
   const T grad_scale = T(1.0 / p.divisor);
   const scalar_t* pred = p.pred.const_data_ptr<scalar_t>();
@@ -138,7 +138,7 @@ struct CpuFamily {
   static std::tuple<at::Tensor, at::Tensor> run(const CoordProblem& p, int64_t reduction,
                                                 bool compute_grad, bool check_phi,
                                                 const MakeFn& make) {
-    auto [loss, grad] = allocate_coord_outputs(p.pred, reduction, compute_grad);
+    auto [loss, grad] = allocate_loss_outputs(p.pred, reduction, compute_grad);
     AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, p.pred.scalar_type(),
                                     "coord_loss_cpu", [&] {
       coord_family<scalar_t>(p, make(at::opmath_type<scalar_t>{}), check_phi, reduction, loss,

@@ -56,7 +56,7 @@ struct AWingArgs {
   const scalar_t* target;
   const scalar_t* weight;  // nullptr, (B,K) per channel, or per pixel
   acc_t* loss_map;         // per-pixel loss for reduction "none", else nullptr
-  scalar_t* grad;          // nullptr unless compute_grad
+  stored_grad_t<scalar_t>* grad;  // nullptr unless compute_grad (fp32 for fp16 pred)
   acc_t* partials;         // one sum per block, nullptr for reduction "none"
   int64_t height, width, tiles_x, tiles_y, num_tiles;
   int radius;  // map_kernel / 2
@@ -73,11 +73,10 @@ __device__ __forceinline__ Tile tile_at(int64_t t, int64_t tiles_x, int64_t tile
   return {rest / tiles_y, (rest % tiles_y) * kTileH, (t % tiles_x) * kTileW};
 }
 
-// std::max as the CPU kernel uses it: a NaN never replaces the running max (which starts at
-// −inf), so both dilations ignore NaN the same way.
+// The NaN-propagating max of the CPU kernel and of max_pool2d (the reference's dilation).
 template <typename T>
 __device__ __forceinline__ T max_like_cpu(T a, T b) {
-  return a < b ? b : a;
+  return (a > b || a != a) ? a : b;
 }
 
 template <typename T>
@@ -198,7 +197,7 @@ __device__ __forceinline__ T awing_pixels(const AWingArgs<scalar_t>& a, const AW
     grad.v[k] = g;
   }
   if (a.loss_map != nullptr) store4(a.loss_map, idx, n, vec, loss);
-  if (a.grad != nullptr) store4(a.grad, idx, n, vec, grad);
+  if (a.grad != nullptr) store4(a.grad, idx, n, vec, grad);  // Vec4<float> for fp16 pred
   return sum;
 }
 
@@ -267,7 +266,7 @@ void launch_awing(const AWingProblem& p, int64_t map_kernel, int64_t reduction,
   a.target = p.target.const_data_ptr<scalar_t>();
   a.weight = p.weight.defined() ? p.weight.const_data_ptr<scalar_t>() : nullptr;
   a.loss_map = reduction == kNone ? loss.mutable_data_ptr<T>() : nullptr;
-  a.grad = grad.numel() > 0 ? grad.mutable_data_ptr<scalar_t>() : nullptr;
+  a.grad = grad.numel() > 0 ? grad.mutable_data_ptr<stored_grad_t<scalar_t>>() : nullptr;
   a.height = p.height;
   a.width = p.width;
   a.tiles_x = (p.width + kTileW - 1) / kTileW;
@@ -281,7 +280,7 @@ void launch_awing(const AWingProblem& p, int64_t map_kernel, int64_t reduction,
   a.vectorized = p.width % kVec == 0 && aligned_for(a.pred, vec_align) &&
                  aligned_for(a.target, vec_align) &&
                  aligned_for(a.loss_map, alignof(Vec4<T>)) &&
-                 aligned_for(a.grad, vec_align) &&
+                 aligned_for(a.grad, alignof(Vec4<stored_grad_t<scalar_t>>)) &&
                  (!p.weight_per_pixel || aligned_for(a.weight, vec_align));
 
   const int blocks = static_cast<int>(std::min(a.num_tiles, kMaxBlocks));

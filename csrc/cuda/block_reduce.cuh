@@ -23,6 +23,7 @@ __device__ T block_sum(T v) {
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
   }
+  __syncthreads();  // warp_sums is reused by the next call
   return v;
 }
 

@@ -35,7 +35,7 @@ struct CoordArgs {
   const scalar_t* weight;  // nullptr, per landmark or per element
   const scalar_t* phi;     // nullptr (Wing, SoftWing), per landmark or per element
   T* loss_elems;           // per-element loss for reduction "none", else nullptr
-  coord_grad_t<scalar_t>* grad;  // nullptr unless compute_grad
+  stored_grad_t<scalar_t>* grad;  // nullptr unless compute_grad
   T* partials;             // one sum per block (multi-block reductions), else nullptr
   T* loss_total;           // the reduced loss (one-block reductions), else nullptr
   int64_t numel, dims;
@@ -48,7 +48,7 @@ template <typename scalar_t, typename Fn>
 __global__ void __launch_bounds__(kThreads)
     coord_loss_kernel(const CoordArgs<scalar_t> a, const Fn fn) {
   using T = at::opmath_type<scalar_t>;
-  using grad_t = coord_grad_t<scalar_t>;
+  using grad_t = stored_grad_t<scalar_t>;
   T sum = T(0);
   const int64_t stride = int64_t(gridDim.x) * kThreads;
   for (int64_t i = int64_t(blockIdx.x) * kThreads + threadIdx.x; i < a.numel; i += stride) {
@@ -88,7 +88,7 @@ void launch_coord(const CoordProblem& p, const Fn& fn, int64_t reduction, const 
   a.weight = p.weight.defined() ? p.weight.const_data_ptr<scalar_t>() : nullptr;
   a.phi = p.phi.defined() ? p.phi.const_data_ptr<scalar_t>() : nullptr;
   a.loss_elems = reduction == kNone ? loss.mutable_data_ptr<T>() : nullptr;
-  a.grad = grad.numel() > 0 ? grad.mutable_data_ptr<coord_grad_t<scalar_t>>() : nullptr;
+  a.grad = grad.numel() > 0 ? grad.mutable_data_ptr<stored_grad_t<scalar_t>>() : nullptr;
   a.numel = p.numel;
   a.dims = p.dims;
   a.weight_per_landmark = p.weight_per_landmark;
@@ -126,7 +126,7 @@ struct CudaFamily {
                                                 const MakeFn& make) {
     const c10::cuda::CUDAGuard guard(p.pred.device());
     at::Tensor loss, grad;
-    std::tie(loss, grad) = allocate_coord_outputs(p.pred, reduction, compute_grad);
+    std::tie(loss, grad) = allocate_loss_outputs(p.pred, reduction, compute_grad);
     AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, p.pred.scalar_type(),
                                     "coord_loss_cuda", [&] {
       launch_coord<scalar_t>(p, make(at::opmath_type<scalar_t>{}), reduction, loss, grad);
