@@ -35,6 +35,18 @@ TORCH_LIBRARY(landmark_kernels, m) {
   m.def(
       "acr_loss_triton(Tensor pred, Tensor target, Tensor phi, float lam, int reduction, "
       "bool compute_grad) -> (Tensor, Tensor)");
+  // PFLD loss (SPEC §5) -> (weighted, l2, grad_pred, sample_weight, grad_angles): two 0-dim
+  // losses; sample_weight (B,) is each sample's factor W_b in `weighted`; when compute_grad,
+  // grad_pred = ∂l2/∂pred (∂weighted/∂pred = W_b·grad_pred) and grad_angles = ∂weighted/∂angles,
+  // else empty (pfld_loss.h).
+  m.def(
+      "pfld_loss(Tensor pred, Tensor target, Tensor angles, Tensor angles_target, "
+      "Tensor attributes, Tensor? attribute_weights, bool degrees, float weight_floor, "
+      "bool compute_grad) -> (Tensor, Tensor, Tensor, Tensor, Tensor)");
+  m.def(
+      "pfld_loss_triton(Tensor pred, Tensor target, Tensor angles, Tensor angles_target, "
+      "Tensor attributes, Tensor? attribute_weights, bool degrees, float weight_floor, "
+      "bool compute_grad) -> (Tensor, Tensor, Tensor, Tensor, Tensor)");
   // The backward of the fused losses: grad *= scale in place, in fp32; scale is 0-dim or grad's
   // shape. A 0-dim scale equal to 1 leaves grad untouched, decided on the device (no host sync).
   m.def("scale_grad_(Tensor(a!) grad, Tensor scale) -> ()");

@@ -9,7 +9,8 @@ from . import nn, reference
 from ._backends import BACKENDS, available_backends
 from .awing import awing_loss
 from .coord_losses import acr_loss, soft_wing_loss, wing_loss
+from .pfld import pfld_loss
 
-__all__ = ["BACKENDS", "acr_loss", "available_backends", "awing_loss", "nn", "reference",
-           "soft_wing_loss", "wing_loss"]
+__all__ = ["BACKENDS", "acr_loss", "available_backends", "awing_loss", "nn", "pfld_loss",
+           "reference", "soft_wing_loss", "wing_loss"]
 __version__ = "0.1.0"

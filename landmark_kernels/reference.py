@@ -164,3 +164,40 @@ def acr_loss(pred, target, phi, *, lam=1.0, reduction="mean"):
     loss = torch.where(is_small, small, delta * delta + phi * math.log(2.0) - 1.0)
     # NaN value and gradient outside Φ's domain: loud, and GradScaler skips such a step.
     return _reduce_coord(loss * torch.where((phi >= 0) & (phi <= 1), 1.0, torch.nan), reduction)
+
+
+def pfld_attribute_weights(attributes):
+    """PFLD-pytorch's class weights: 1/mean_b(a_bc), or the batch size B for a class that no
+    sample of the batch has. attributes (B,C) → (C,), on the device, no host synchronisation."""
+    batch = attributes.shape[0]
+    freq = attributes.mean(dim=0) if batch > 0 else attributes.sum(dim=0)
+    return torch.where(freq > 0, 1.0 / torch.where(freq > 0, freq, 1.0), float(batch))
+
+
+def pfld_loss(pred, target, angles, angles_target, attributes, *, attribute_weights=None,
+              degrees=False, weight_floor=0.0):
+    """PFLD loss (Guo et al. 2019, eq. 2 as PFLD-pytorch computes it) → (weighted, l2).
+
+    weighted = mean_b [Σ_k (1 − cos(θ̂_bk − θ_bk)) · max(Σ_c w_c·a_bc, weight_floor) · D_b],
+    l2 = mean_b D_b, with D_b = Σ ‖ŷ_b − y_b‖² over all landmark coordinates of sample b.
+    pred, target (B, ...) (e.g. (B,N,2) or PFLD-pytorch's (B,2N)); angles, angles_target (B,K)
+    (K = 3 Euler angles), radians unless degrees=True; attributes (B,C) 0/1 (the classes to
+    weight, e.g. WFLW's columns 1:6); attribute_weights (C,) or None for
+    `pfld_attribute_weights`. Angle differences are wrapped into [−π, π) (periodic: a 360°
+    error is no error). Gradients flow to pred and angles. Empty batch: both 0.
+    """
+    pred, target, angles_target, attributes, attribute_weights = _upcast(
+        pred, target, angles_target, attributes, attribute_weights)
+    batch = pred.shape[0]
+    diff = (pred - target).flatten(1)
+    d2 = (diff * diff).sum(dim=1)
+    period = 360.0 if degrees else 2 * math.pi
+    d = angles.to(pred.dtype) - angles_target
+    d = d - period * torch.round(d / period)  # round's derivative is 0: d's gradient stays 1
+    angle_weight = (1.0 - torch.cos(d * (2 * math.pi / period))).sum(dim=1)
+    if attribute_weights is None:
+        attribute_weights = pfld_attribute_weights(attributes)
+    attribute_weight = (attributes * attribute_weights).sum(dim=1).clamp(min=weight_floor)
+    scale = 1.0 / max(batch, 1)
+    return (_reduce(angle_weight * attribute_weight * d2, "sum") * scale,
+            _reduce(d2, "sum") * scale)

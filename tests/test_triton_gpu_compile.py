@@ -1,4 +1,4 @@
-"""The Triton coordinate-loss kernels compile for a GPU (sm_90) on a machine without one.
+"""The Triton coordinate-loss and PFLD kernels compile for a GPU (sm_90) on a machine without one.
 
 The interpreter runs the kernels' semantics on CPU tensors but not Triton's GPU compiler, which
 rejects things the interpreter accepts (types, scalar promotion). Compiling ahead of time needs
@@ -24,7 +24,7 @@ SCRIPT = textwrap.dedent("""
         print("skip: Triton has no CUDA backend here"); raise SystemExit
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
-    from triton_kernels import coord_loss
+    from triton_kernels import coord_loss, pfld_loss
 
     target = GPUTarget("cuda", 90, 32)
 
@@ -54,14 +54,28 @@ SCRIPT = textwrap.dedent("""
            dict(partial_ptr="*fp32", out_ptr="*fp32", n_partials="i32", divisor="fp64"),
            dict(CT=tl.float32, BLOCK=1024))
     print("ok reduce")
+    for dtype in ("fp32", "fp16", "bf16"):
+        ptr = "*" + dtype
+        ptx_of(pfld_loss._sample_distance_kernel,
+               dict(pred_ptr=ptr, target_ptr=ptr, grad_ptr="*fp32" if dtype == "fp16" else ptr,
+                    d2_ptr="*fp32", row="i64", grad_scale="fp64"),
+               dict(COMPUTE_GRAD=True, CT=tl.float32, BLOCK=256))
+        ptx_of(pfld_loss._batch_kernel,
+               dict(angles_ptr=ptr, angles_target_ptr=ptr, attr_ptr=ptr, weights_ptr=ptr,
+                    sw_ptr="*fp32", grad_angles_ptr="*fp32", weighted_ptr="*fp32",
+                    l2_ptr="*fp32", batch="i32", num_angles="i32", num_classes="i32",
+                    batch_f="fp64", period="fp64", weight_floor="fp64"),
+               dict(HAS_WEIGHTS=False, COMPUTE_GRAD=True, CT=tl.float32, BLOCK_B=64,
+                    BLOCK_C=8, BLOCK_K=4))
+        print("ok pfld", dtype)
 """)
 
 
-def test_coord_loss_kernels_compile_for_sm90():
+def test_kernels_compile_for_sm90():
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, cwd=ROOT, capture_output=True,
                          text=True)
     if out.stdout.startswith("skip:"):
         pytest.skip(out.stdout[5:].strip())
     assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.count("ok") == 10, out.stdout
+    assert out.stdout.count("ok") == 13, out.stdout
