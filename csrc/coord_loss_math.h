@@ -2,12 +2,12 @@
 // Per-element coordinate losses (SPEC §2–§4), shared by the CPU and CUDA kernel families.
 //
 // Each loss is a functor of δ = |diff| ≥ 0 (and Φ for ACR) returning ℓ(δ) and writing the slope
-// dℓ/dδ; `coord_element` turns that into the loss and ∂ℓ/∂diff of one element. The kernels are
+// dℓ/dδ, with its transcendentals from a Math policy (awing_math.h: log1p, powers); `coord_element` turns that into the loss and ∂ℓ/∂diff of one element. The kernels are
 // written once over the functor type, so Wing, SoftWing and ACR share every loop, reduction and
 // launch. Everything is select-based (no branches) so that the CPU loops vectorise.
 #include <cmath>
 
-#include "awing_math.h"  // StdMath
+#include "awing_math.h"  // the Math policies (StdMath, ExpLogMath)
 #include "macros.h"
 
 namespace landmark_kernels {
@@ -51,7 +51,8 @@ struct SoftWingFn {
 
 // ACR (Fard & Mahoor 2022, eq. 6): Δ ≤ 1: λ·ln(1 + Δ^(2−Φ)); Δ > 1: Δ² + Φ·ln2 − 1.
 // With x = min(Δ, 1) and u = x^(1−Φ), t = x^(2−Φ) = u·x and the slope of the log branch is
-// λ(2−Φ)·u/(1+t): one exp and one log give both, and the slope stays finite at x → 0 (no t/x).
+// λ(2−Φ)·u/(1+t): one power gives both, and u is taken directly (not as t/x), so the slope
+// stays exact for tiny x, where t may underflow while u ≈ 1 (Φ ≈ 1).
 // Φ outside [0,1] (or NaN) gives NaN: the domain of the loss (the CPU kernel also raises).
 template <typename T>
 struct AcrFn {
@@ -63,9 +64,9 @@ struct AcrFn {
     const bool small = delta <= T(1);
     const T x = small ? delta : T(1);
     const T e = T(1) - phi;  // 1 − Φ ∈ [0, 1]
-    // x^e for x = 0: 1 when e = 0 (Φ = 1), else 0.
-    const T u = x > T(0) ? Math::exp(e * Math::log(x > T(0) ? x : T(1)))
-                         : (e == T(0) ? T(1) : T(0));
+    T u, unused;
+    Math::powers(x > T(0) ? x : T(1), e, &u, &unused);
+    u = x > T(0) ? u : (e == T(0) ? T(1) : T(0));  // x^e at x = 0: 1 for Φ = 1, else 0
     const T t = u * x;
     const bool valid = phi >= T(0) && phi <= T(1);
     const T nan = T(NAN);

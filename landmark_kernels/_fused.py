@@ -15,6 +15,7 @@ torch.ops caller, opcheck) gets an out-of-place product instead.
 
 import torch
 
+from . import _backends
 from ._backends import TRITON_INTERPRET
 from ._extension import HAS_CUDA_KERNELS
 
@@ -96,13 +97,18 @@ def _backward(ctx, grad_loss, _grad_of_grad):
     return (grad_pred,) + (None,) * (ctx.num_inputs - 1)
 
 
-def _scale_grad_torch(grad, scale):
-    grad.copy_(grad.to(scale.dtype) * scale)
+def _scale_grad_cuda(grad, scale):
+    """scale_grad_ on CUDA tensors for a build without the CUDA kernels (the Triton backend):
+    the Triton kernel skips the data when the scale is 1, as csrc/cuda/scale_grad.cu does."""
+    if scale.numel() == 1 and grad.is_contiguous() and _backends.HAS_TRITON:
+        from triton_kernels.scale_grad import scale_grad_
+        return scale_grad_(grad, scale)
+    grad.copy_(grad.to(scale.dtype) * scale)  # per-element scale (reduction "none")
 
 
 torch.library.register_fake("landmark_kernels::scale_grad_")(lambda grad, scale: None)
 if not HAS_CUDA_KERNELS:  # a CPU-only build still serves CUDA tensors (Triton backend)
-    torch.library.impl("landmark_kernels::scale_grad_", "cuda")(_scale_grad_torch)
+    torch.library.impl("landmark_kernels::scale_grad_", "cuda")(_scale_grad_cuda)
 
 
 def register_fused_loss(name, *, check, triton_kernel):

@@ -10,17 +10,18 @@ from ._fused import REDUCTION_CODES, keep_grad_private, register_fused_loss
 _OPS = torch.ops.landmark_kernels
 _MAX_MAP_KERNEL = 31  # csrc/awing_loss.h kMaxMapKernel: the CUDA halo tile bound
 _REDUCTIONS = ("none", "mean", "sum")
-_LOG_FP32_MAX = math.log(_validate.FP32_MAX)
+_LOG_T_MAX = 126 * math.log(2.0)
 
 
 def _check_constants(alpha, omega, epsilon, theta):
-    """The loss's constants must be finite in fp32 for targets y in [0, 1]: (θ/ε)^(α−y) and the
-    slope A of the linear branch (eq. 6), both largest at y = 0 or y = 1."""
+    """The loss's constants must fit the fp32 maths for targets y in [0, 1]: (θ/ε)^(α−y) ≤ 2^126
+    (the GPU kernels' reciprocal of 1 + t is exact to 1 ulp up to there) and the slope A of the
+    linear branch (eq. 6) finite, both largest at y = 0 or y = 1."""
     log_ratio = math.log(theta / epsilon)
     for exponent in (alpha, alpha - 1.0):
-        if exponent * log_ratio > _LOG_FP32_MAX:
+        if exponent * log_ratio > _LOG_T_MAX:
             raise ValueError(f"alpha={alpha!r}, theta={theta!r} and epsilon={epsilon!r} overflow "
-                             "fp32: (theta/epsilon)^(alpha - target) > 3.4e38")
+                             "fp32: (theta/epsilon)^(alpha - target) > 2^126")
     theta_pow = math.exp(alpha * log_ratio)
     slope = omega * alpha * theta_pow / (theta * (1.0 + theta_pow))
     if not slope <= _validate.FP32_MAX or not omega * math.log1p(theta_pow) <= _validate.FP32_MAX:
