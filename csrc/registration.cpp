@@ -14,6 +14,39 @@ TORCH_LIBRARY(landmark_kernels, m) {
       "awing_loss_triton(Tensor pred, Tensor target, Tensor? target_weight, float alpha, "
       "float omega, float epsilon, float theta, float map_weight, float map_threshold, "
       "int map_kernel, int reduction, bool compute_grad) -> (Tensor, Tensor)");
+  // Coordinate losses (SPEC §2–§4), pred/target (B,N,D); target_weight and phi (B,N), (B,N,1)
+  // or (B,N,D). reduction 3 is "batchmean" (sum / B). Their grad is exact (the reduction's
+  // divisor folded in), stored in fp32 for fp16 pred, else in pred's dtype.
+  m.def(
+      "wing_loss(Tensor pred, Tensor target, Tensor? target_weight, float omega, float epsilon, "
+      "int reduction, bool compute_grad) -> (Tensor, Tensor)");
+  m.def(
+      "wing_loss_triton(Tensor pred, Tensor target, Tensor? target_weight, float omega, "
+      "float epsilon, int reduction, bool compute_grad) -> (Tensor, Tensor)");
+  m.def(
+      "soft_wing_loss(Tensor pred, Tensor target, Tensor? target_weight, float omega1, "
+      "float omega2, float epsilon, int reduction, bool compute_grad) -> (Tensor, Tensor)");
+  m.def(
+      "soft_wing_loss_triton(Tensor pred, Tensor target, Tensor? target_weight, float omega1, "
+      "float omega2, float epsilon, int reduction, bool compute_grad) -> (Tensor, Tensor)");
+  m.def(
+      "acr_loss(Tensor pred, Tensor target, Tensor phi, float lam, int reduction, "
+      "bool compute_grad) -> (Tensor, Tensor)");
+  m.def(
+      "acr_loss_triton(Tensor pred, Tensor target, Tensor phi, float lam, int reduction, "
+      "bool compute_grad) -> (Tensor, Tensor)");
+  // PFLD loss (SPEC §5) -> (weighted, l2, grad_pred, sample_weight, grad_angles): two 0-dim
+  // losses; sample_weight (B,) is each sample's factor W_b in `weighted`; when compute_grad,
+  // grad_pred = ∂l2/∂pred (∂weighted/∂pred = W_b·grad_pred) and grad_angles = ∂weighted/∂angles,
+  // else empty (pfld_loss.h).
+  m.def(
+      "pfld_loss(Tensor pred, Tensor target, Tensor angles, Tensor angles_target, "
+      "Tensor attributes, Tensor? attribute_weights, bool degrees, float weight_floor, "
+      "bool compute_grad) -> (Tensor, Tensor, Tensor, Tensor, Tensor)");
+  m.def(
+      "pfld_loss_triton(Tensor pred, Tensor target, Tensor angles, Tensor angles_target, "
+      "Tensor attributes, Tensor? attribute_weights, bool degrees, float weight_floor, "
+      "bool compute_grad) -> (Tensor, Tensor, Tensor, Tensor, Tensor)");
   // The backward of the fused losses: grad *= scale in place, in fp32; scale is 0-dim or grad's
   // shape. A 0-dim scale equal to 1 leaves grad untouched, decided on the device (no host sync).
   m.def("scale_grad_(Tensor(a!) grad, Tensor scale) -> ()");

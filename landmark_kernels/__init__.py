@@ -5,9 +5,14 @@ Every op takes `backend="auto" | "cuda" | "triton" | "cpu" | "torch"`; see
 """
 
 from . import _extension  # noqa: F401  (loads the compiled ops first)
-from . import nn, reference
+from . import metrics, nn, reference
 from ._backends import BACKENDS, available_backends
 from .awing import awing_loss
+from .coord_losses import acr_loss, soft_wing_loss, wing_loss
+from .pfld import pfld_loss
+from .shape_model import ShapeModel, acr_variance_schedule
 
-__all__ = ["BACKENDS", "available_backends", "awing_loss", "nn", "reference"]
+__all__ = ["BACKENDS", "ShapeModel", "acr_loss", "acr_variance_schedule", "available_backends",
+           "awing_loss", "metrics", "nn", "pfld_loss", "reference", "soft_wing_loss",
+           "wing_loss"]
 __version__ = "0.1.0"

@@ -97,3 +97,12 @@ def finite_fp32_product(name, value):
     if not (math.isfinite(value) and abs(value) <= FP32_MAX):
         raise ValueError(f"{name} overflows fp32 ({value!r}): choose smaller values")
     return value
+
+
+def real_in_range(name, value, low, high, *, zero_ok=False):
+    """A real number of any kind (Python, NumPy; not bool) in [low, high], or 0 if zero_ok;
+    returned as a Python float."""
+    if not _is_real(value) or not (low <= float(value) <= high or (zero_ok and value == 0)):
+        zero = "0 or " if zero_ok else ""
+        raise ValueError(f"{name} must be {zero}a number in [{low:g}, {high:g}], got {value!r}")
+    return float(value)

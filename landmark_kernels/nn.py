@@ -3,6 +3,22 @@
 import torch
 
 from .awing import awing_loss
+from .coord_losses import acr_loss, soft_wing_loss, wing_loss
+from .pfld import pfld_loss
+from .shape_model import acr_variance_schedule
+
+
+def _target_weight(use_target_weight, target_weight, target_weights):
+    """mmpose 0.x passes `target_weight`, 1.x `target_weights`: accept either (not both); None
+    unless use_target_weight, which requires one."""
+    if target_weight is not None and target_weights is not None:
+        raise ValueError("pass target_weight or target_weights (mmpose 1.x), not both")
+    target_weight = target_weights if target_weight is None else target_weight
+    if not use_target_weight:
+        return None
+    if target_weight is None:
+        raise ValueError("target_weight is required when use_target_weight=True")
+    return target_weight
 
 
 class AdaptiveWingLoss(torch.nn.Module):
@@ -29,13 +45,7 @@ class AdaptiveWingLoss(torch.nn.Module):
         self.reduction, self.backend = reduction, backend
 
     def forward(self, output, target, target_weight=None, *, target_weights=None):
-        if target_weight is not None and target_weights is not None:
-            raise ValueError("pass target_weight or target_weights (mmpose 1.x), not both")
-        target_weight = target_weights if target_weight is None else target_weight
-        if not self.use_target_weight:
-            target_weight = None
-        elif target_weight is None:
-            raise ValueError("target_weight is required when use_target_weight=True")
+        target_weight = _target_weight(self.use_target_weight, target_weight, target_weights)
         loss = awing_loss(output, target, alpha=self.alpha, omega=self.omega,
                           epsilon=self.epsilon, theta=self.theta, weight_map=self.weight_map,
                           map_weight=self.map_weight, map_threshold=self.map_threshold,
@@ -51,3 +61,154 @@ class AdaptiveWingLoss(torch.nn.Module):
             text += (f", map_weight={self.map_weight}, map_threshold={self.map_threshold}, "
                      f"map_kernel={self.map_kernel}")
         return text + f", reduction={self.reduction!r}, backend={self.backend!r}"
+
+
+class _CoordLoss(torch.nn.Module):
+    """mmpose's coordinate-loss interface: forward(output, target, target_weight=None), pred and
+    target (B,N,D); target_weight (B,N), (B,N,1) or (B,N,D), used when use_target_weight
+    (mmpose 1.x's keyword `target_weights` is accepted too); returns loss · loss_weight."""
+
+    def __init__(self, use_target_weight, loss_weight, coord_scale, reduction, backend):
+        super().__init__()
+        if not coord_scale > 0:
+            raise ValueError(f"coord_scale must be > 0, got {coord_scale!r}")
+        self.use_target_weight, self.loss_weight = use_target_weight, loss_weight
+        self.coord_scale, self.reduction, self.backend = coord_scale, reduction, backend
+
+    def forward(self, output, target, target_weight=None, *, target_weights=None):
+        target_weight = _target_weight(self.use_target_weight, target_weight, target_weights)
+        # The loss of the coordinates times coord_scale (pixels) with the pixel hyper-
+        # parameters equals coord_scale × the loss with hyper-parameters / coord_scale: no
+        # scaled copies of pred and target.
+        s = self.coord_scale
+        return self._loss(output, target, target_weight, s) * (self.loss_weight * s)
+
+    def extra_repr(self):
+        return (", ".join(f"{k}={getattr(self, k)!r}" for k in self._HYPER)
+                + f", use_target_weight={self.use_target_weight}, "
+                f"loss_weight={self.loss_weight}, coord_scale={self.coord_scale}, "
+                f"reduction={self.reduction!r}, backend={self.backend!r}")
+
+
+class WingLoss(_CoordLoss):
+    """mmpose's `WingLoss` (Feng et al. 2018): same arguments, defaults and numbers.
+
+    Args (mmpose): omega=10, epsilon=2, use_target_weight=False, loss_weight=1. Extra keywords:
+    coord_scale=1, reduction="batchmean" (mmpose's: sum over N and D, mean over B), backend.
+
+    ω and ε are in pixels. mmpose's regression heads train on coordinates normalised to [0,1],
+    where every error is far below ω and the log branch's ε = 2 makes Wing nearly linear; set
+    coord_scale to the pixels per unit of your labels (e.g. the input size, 256) and the loss
+    is the pixel-space Wing loss of your coordinates, so one config serves pixel and normalised
+    labels. The value is then in pixel units (coord_scale × the normalised-unit value).
+    """
+
+    _HYPER = ("omega", "epsilon")
+
+    def __init__(self, omega=10.0, epsilon=2.0, use_target_weight=False, loss_weight=1.0, *,
+                 coord_scale=1.0, reduction="batchmean", backend="auto"):
+        super().__init__(use_target_weight, loss_weight, coord_scale, reduction, backend)
+        self.omega, self.epsilon = omega, epsilon
+
+    def _loss(self, output, target, target_weight, s):
+        return wing_loss(output, target, omega=self.omega / s, epsilon=self.epsilon / s,
+                         target_weight=target_weight, reduction=self.reduction,
+                         backend=self.backend)
+
+
+class SoftWingLoss(_CoordLoss):
+    """mmpose's `SoftWingLoss` (SDFL, Lin et al. 2021): same arguments, defaults and numbers.
+
+    Args (mmpose): omega1=2, omega2=20, epsilon=0.5, use_target_weight=False, loss_weight=1.
+    Extra keywords: coord_scale=1, reduction="batchmean", backend.
+
+    ω1, ω2 and ε are in pixels: on coordinates normalised to [0,1] every error is below ω1 = 2,
+    so SoftWing silently degenerates into plain L1 (as users of mmpose and of the SDFL code
+    found). Set coord_scale to the pixels per unit of your labels (e.g. 256) to get the pixel-
+    space loss (value in pixel units).
+    """
+
+    _HYPER = ("omega1", "omega2", "epsilon")
+
+    def __init__(self, omega1=2.0, omega2=20.0, epsilon=0.5, use_target_weight=False,
+                 loss_weight=1.0, *, coord_scale=1.0, reduction="batchmean", backend="auto"):
+        super().__init__(use_target_weight, loss_weight, coord_scale, reduction, backend)
+        self.omega1, self.omega2, self.epsilon = omega1, omega2, epsilon
+
+    def _loss(self, output, target, target_weight, s):
+        return soft_wing_loss(output, target, omega1=self.omega1 / s, omega2=self.omega2 / s,
+                              epsilon=self.epsilon / s, target_weight=target_weight,
+                              reduction=self.reduction, backend=self.backend)
+
+
+class ACRLoss(torch.nn.Module):
+    """ACR loss (Fard & Mahoor 2022) with its Φ computed on the device.
+
+    Args: lam=1 (λ), use_target_weight=False, loss_weight=1 (the official code's factor is 100:
+    loss_weight=100 reproduces it). Keywords: shape_model (a ShapeModel fitted to the training
+    shapes; Φ = shape_model.phi(target, variance) when forward gets no phi), variance=0.9 (or
+    set_epoch(epoch) for the paper's schedule, acr_variance_schedule), reduction="mean", backend.
+    forward(output, target, target_weight=None, *, phi=None, target_weights=None): (B,N,D);
+    with use_target_weight the loss sees (output·w, target·w) as mmpose's losses, Φ still from
+    the unweighted target.
+    """
+
+    def __init__(self, lam=1.0, use_target_weight=False, loss_weight=1.0, *, shape_model=None,
+                 variance=0.9, reduction="mean", backend="auto"):
+        super().__init__()
+        self.lam, self.use_target_weight, self.loss_weight = lam, use_target_weight, loss_weight
+        self.shape_model, self.variance = shape_model, variance
+        self.reduction, self.backend = reduction, backend
+
+    def set_epoch(self, epoch):
+        """Use the paper's variance for `epoch` (0.80 … 0.97, see acr_variance_schedule)."""
+        self.variance = acr_variance_schedule(epoch)
+
+    def forward(self, output, target, target_weight=None, *, phi=None, target_weights=None):
+        target_weight = _target_weight(self.use_target_weight, target_weight, target_weights)
+        if phi is None:
+            if self.shape_model is None:
+                raise ValueError("ACRLoss needs phi, or a shape_model to compute it from target")
+            phi = self.shape_model.phi(target.detach(), self.variance)
+        if target_weight is not None:
+            w = target_weight if target_weight.dim() == 3 else target_weight[..., None]
+            output, target = output * w, target * w
+        loss = acr_loss(output, target, phi, lam=self.lam, reduction=self.reduction,
+                        backend=self.backend)
+        return loss * self.loss_weight
+
+    def extra_repr(self):
+        return (f"lam={self.lam}, use_target_weight={self.use_target_weight}, "
+                f"loss_weight={self.loss_weight}, shape_model={self.shape_model}, "
+                f"variance={self.variance}, reduction={self.reduction!r}, "
+                f"backend={self.backend!r}")
+
+
+class PFLDLoss(torch.nn.Module):
+    """PFLD loss (Guo et al. 2019) as PFLD-pytorch's `PFLDLoss`, on the device.
+
+    Args: attribute_weights=None (PFLD-pytorch's 1/frequency, B for an absent class),
+    degrees=False (True converts degree angles; PFLD-pytorch feeds degrees to cos),
+    weight_floor=0 (upstream: faces with no attribute get weight 0; e.g. 1 trains them),
+    loss_weight=1 (multiplies both outputs), backend.
+    forward(landmarks, landmarks_target, angles, angles_target, attributes) → (weighted, l2),
+    i.e. PFLD-pytorch's forward(attribute_gt[:, 1:6], landmark_gt, euler_angle_gt, angle,
+    landmarks) reordered; see lk.pfld_loss.
+    """
+
+    def __init__(self, attribute_weights=None, degrees=False, weight_floor=0.0, loss_weight=1.0,
+                 *, backend="auto"):
+        super().__init__()
+        self.attribute_weights, self.degrees = attribute_weights, degrees
+        self.weight_floor, self.loss_weight, self.backend = weight_floor, loss_weight, backend
+
+    def forward(self, landmarks, landmarks_target, angles, angles_target, attributes):
+        weighted, l2 = pfld_loss(landmarks, landmarks_target, angles, angles_target, attributes,
+                                 attribute_weights=self.attribute_weights, degrees=self.degrees,
+                                 weight_floor=self.weight_floor, backend=self.backend)
+        return weighted * self.loss_weight, l2 * self.loss_weight
+
+    def extra_repr(self):
+        return (f"attribute_weights={self.attribute_weights}, degrees={self.degrees}, "
+                f"weight_floor={self.weight_floor}, loss_weight={self.loss_weight}, "
+                f"backend={self.backend!r}")

@@ -5,6 +5,8 @@ Triton kernels are tested against. They favour clarity over speed, use plain aut
 written so that autograd itself never produces NaN where the SPEC defines a gradient.
 """
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -88,3 +90,114 @@ def awing_loss(pred, target, *, alpha=2.1, omega=14.0, epsilon=1.0, theta=0.5,
         loss = loss * weighted_loss_map(target, map_weight=map_weight,
                                         map_threshold=map_threshold, map_kernel=map_kernel)
     return _reduce(loss, reduction)
+
+
+# ---------------------------------------------------------------------------------------------
+# Coordinate losses (SPEC §2–§5): pred, target (B,N,D), D = 2 usually.
+
+COORD_REDUCTIONS = ("none", "mean", "sum", "batchmean")
+
+
+def _coord_delta(pred, target, target_weight=None):
+    """δ = |(pred − target)·w| (mmpose's loss(pred·w, target·w), formed without the rounding of
+    pred·w − target·w), w (B,N), (B,N,1) or (B,N,D). Its derivative is sign(diff), except NaN
+    at NaN (torch's abs has sign(NaN) = 0): NaN in gives NaN loss and gradient."""
+    pred, target, target_weight = _upcast(pred, target, target_weight)
+    diff, _ = _weighted_difference(pred, target, target_weight)
+    sign = torch.where(diff > 0, 1.0, torch.where(diff < 0, -1.0, diff * 0))
+    return diff * sign
+
+
+def _reduce_coord(loss, reduction):
+    """"batchmean" = sum over all but the batch dim, mean over the batch (mmpose: mean(sum(l,
+    dim=[1,2]), dim=0)); an empty batch gives 0. Fixed summation order, as `_reduce`."""
+    if reduction == "batchmean":
+        return _reduce(loss, "sum") / max(loss.shape[0], 1)
+    return _reduce(loss, reduction)
+
+
+def wing_loss(pred, target, *, omega=10.0, epsilon=2.0, target_weight=None,
+              reduction="batchmean"):
+    """Wing loss (Feng et al., CVPR 2018, eq. 5): δ < ω: ω·ln(1 + δ/ε); else δ − C with
+    C = ω − ω·ln(1 + ω/ε), δ = |pred − target|·w.
+
+    pred, target: (B,N,D); target_weight None, (B,N), (B,N,1) or (B,N,D). Reduction
+    "batchmean" (default, mmpose), "mean", "sum" or "none". fp32 result (fp64 for fp64 pred);
+    no gradient to target or target_weight; the gradient at δ = 0 is 0. NaN in pred or target
+    gives NaN loss and gradient at that element, ±inf the formula's limit.
+    """
+    delta = _coord_delta(pred, target, target_weight)
+    c = omega - omega * math.log1p(omega / epsilon)
+    loss = torch.where(delta < omega, omega * torch.log1p(delta / epsilon), delta - c)
+    return _reduce_coord(loss, reduction)
+
+
+def soft_wing_loss(pred, target, *, omega1=2.0, omega2=20.0, epsilon=0.5, target_weight=None,
+                   reduction="batchmean"):
+    """SoftWing loss (Lin et al., SDFL, TIP 2021, eq. 12; mmpose SoftWingLoss): δ < ω1: δ; else
+    ω2·ln(1 + δ/ε) + B with B = ω1 − ω2·ln(1 + ω1/ε). Shapes, target_weight and reductions as
+    `wing_loss`; the gradient at δ = 0 is 0.
+    """
+    delta = _coord_delta(pred, target, target_weight)
+    b = omega1 - omega2 * math.log1p(omega1 / epsilon)
+    loss = torch.where(delta < omega1, delta, omega2 * torch.log1p(delta / epsilon) + b)
+    return _reduce_coord(loss, reduction)
+
+
+def acr_loss(pred, target, phi, *, lam=1.0, reduction="mean"):
+    """ACR loss (Fard & Mahoor 2022, eq. 6) without the official ×100 (a loss weight).
+
+    Per coordinate, Δ = |target − pred| and Φ ∈ [0,1]: Δ ≤ 1: λ·ln(1 + Δ^(2−Φ)); Δ > 1:
+    Δ² + Φ·ln2 − 1 (the official constant: continuous at Δ = 1 only where λ = Φ).
+    pred, target (B,N,D); phi (B,N,D), (B,N) or (B,N,1) (per landmark). Reduction "mean"
+    (default), "sum", "batchmean" or "none". Elements whose Φ is outside [0,1] (or NaN) give NaN.
+    The gradient at Δ = 0 is 0, also for Φ = 1 (where the loss is λ·ln(1+Δ), a kink).
+    """
+    delta = _coord_delta(pred, target)
+    phi = _upcast(pred, phi)[1]
+    phi = phi[..., None] if phi.dim() == 2 else phi  # per landmark: (B,N) → (B,N,1)
+    # The power only on Δ ≤ 1, so that the unselected branch never puts inf into the gradient
+    # (Δ^(2−Φ) has a finite derivative at 0 because 2 − Φ ≥ 1). A where, not clamp(max=1):
+    # clamp's gradient is 0 at Δ = 1 itself, which belongs to this branch.
+    is_small = delta <= 1.0
+    small = lam * torch.log1p(torch.where(is_small, delta, 1.0) ** (2.0 - phi))
+    loss = torch.where(is_small, small, delta * delta + phi * math.log(2.0) - 1.0)
+    # NaN value and gradient outside Φ's domain: loud, and GradScaler skips such a step.
+    return _reduce_coord(loss * torch.where((phi >= 0) & (phi <= 1), 1.0, torch.nan), reduction)
+
+
+def pfld_attribute_weights(attributes):
+    """PFLD-pytorch's class weights: 1/mean_b(a_bc), or the batch size B for a class that no
+    sample of the batch has. attributes (B,C) → (C,), on the device, no host synchronisation."""
+    batch = attributes.shape[0]
+    freq = attributes.mean(dim=0) if batch > 0 else attributes.sum(dim=0)
+    return torch.where(freq > 0, 1.0 / torch.where(freq > 0, freq, 1.0), float(batch))
+
+
+def pfld_loss(pred, target, angles, angles_target, attributes, *, attribute_weights=None,
+              degrees=False, weight_floor=0.0):
+    """PFLD loss (Guo et al. 2019, eq. 2 as PFLD-pytorch computes it) → (weighted, l2).
+
+    weighted = mean_b [Σ_k (1 − cos(θ̂_bk − θ_bk)) · max(Σ_c w_c·a_bc, weight_floor) · D_b],
+    l2 = mean_b D_b, with D_b = Σ ‖ŷ_b − y_b‖² over all landmark coordinates of sample b.
+    pred, target (B, ...) (e.g. (B,N,2) or PFLD-pytorch's (B,2N)); angles, angles_target (B,K)
+    (K = 3 Euler angles), radians unless degrees=True; attributes (B,C) 0/1 (the classes to
+    weight, e.g. WFLW's columns 1:6); attribute_weights (C,) or None for
+    `pfld_attribute_weights`. Angle differences are wrapped into [−π, π) (periodic: a 360°
+    error is no error). Gradients flow to pred and angles. Empty batch: both 0.
+    """
+    pred, target, angles_target, attributes, attribute_weights = _upcast(
+        pred, target, angles_target, attributes, attribute_weights)
+    batch = pred.shape[0]
+    diff = (pred - target).flatten(1)
+    d2 = (diff * diff).sum(dim=1)
+    period = 360.0 if degrees else 2 * math.pi
+    d = angles.to(pred.dtype) - angles_target
+    d = d - period * torch.round(d / period)  # round's derivative is 0: d's gradient stays 1
+    angle_weight = (1.0 - torch.cos(d * (2 * math.pi / period))).sum(dim=1)
+    if attribute_weights is None:
+        attribute_weights = pfld_attribute_weights(attributes)
+    attribute_weight = (attributes * attribute_weights).sum(dim=1).clamp(min=weight_floor)
+    scale = 1.0 / max(batch, 1)
+    return (_reduce(angle_weight * attribute_weight * d2, "sum") * scale,
+            _reduce(d2, "sum") * scale)

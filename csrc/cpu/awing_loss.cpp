@@ -9,18 +9,10 @@
 #include <vector>
 
 #include "../awing_loss.h"
-#include "vec_math.h"
+#include "cpu_math.h"
 
 namespace landmark_kernels {
 namespace {
-
-struct VecFns {
-  LK_HD static float log(float x) { return vec_math::log(x); }
-  LK_HD static float exp(float x) { return vec_math::exp(x); }
-  LK_HD static float log1p(float x) { return vec_math::log1p(x); }
-};
-template <typename T>
-using CpuMath = std::conditional_t<std::is_same_v<T, float>, ExpLogMath<VecFns>, StdMath>;
 
 // A NaN-propagating max, as max_pool2d (the reference's dilation): a NaN target makes its
 // neighbours' dilated value NaN, whose map factor is 1 (NaN > threshold is false).

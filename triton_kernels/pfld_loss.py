@@ -1,0 +1,132 @@
+"""PFLD loss (SPEC §5) in Triton: same contract as the C++ op `landmark_kernels::pfld_loss`
+(csrc/registration.cpp) and the same per-sample maths as csrc/pfld_math.h.
+
+Stage one, one program per sample: D_b = Σ (ŷ − y)² over its landmarks (kept in
+sample_weight) and the gradient 2(ŷ − y)/B. Stage two, one program: the class weights from the
+batch's attribute frequencies, the angle terms, W_b and ∂weighted/∂angles per sample, and both
+batch means, in a fixed order (no atomics: bitwise reproducible).
+"""
+
+import torch
+import triton
+import triton.language as tl
+
+from ._math import param
+
+_ROW_BLOCK = 1024
+_BATCH_BLOCK = 64
+
+
+@triton.jit
+def _sample_distance_kernel(pred_ptr, target_ptr, grad_ptr, d2_ptr, row, grad_scale: tl.float64,
+                            COMPUTE_GRAD: tl.constexpr, CT: tl.constexpr, BLOCK: tl.constexpr):
+    b = tl.program_id(0).to(tl.int64)
+    scale = param(grad_scale, CT)
+    acc = tl.zeros([BLOCK], CT)
+    for start in range(0, row, BLOCK):
+        offs = start + tl.arange(0, BLOCK)
+        inside = offs < row
+        diff = (tl.load(pred_ptr + b * row + offs, mask=inside, other=0.0).to(CT)
+                - tl.load(target_ptr + b * row + offs, mask=inside, other=0.0).to(CT))
+        acc += diff * diff
+        if COMPUTE_GRAD:
+            tl.store(grad_ptr + b * row + offs, (scale * diff).to(grad_ptr.dtype.element_ty),
+                     mask=inside)
+    tl.store(d2_ptr + b, tl.sum(acc, axis=0))
+
+
+@triton.jit
+def _batch_kernel(angles_ptr, angles_target_ptr, attr_ptr, weights_ptr, sw_ptr, grad_angles_ptr,
+                  weighted_ptr, l2_ptr, batch, num_angles, num_classes,
+                  batch_f: tl.float64, period: tl.float64, weight_floor: tl.float64,
+                  HAS_WEIGHTS: tl.constexpr, COMPUTE_GRAD: tl.constexpr, CT: tl.constexpr,
+                  BLOCK_B: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_K: tl.constexpr):
+    period_ct = param(period, CT)
+    floor_ct = param(weight_floor, CT)
+    batch_ct = param(batch_f, CT)  # B as a float (an int argument of 1 becomes a constexpr)
+    inv_batch = 1.0 / batch_ct
+    classes = tl.arange(0, BLOCK_C)
+    class_ok = classes < num_classes
+    if HAS_WEIGHTS:
+        w = tl.load(weights_ptr + classes, mask=class_ok, other=0.0).to(CT)
+    else:
+        # PFLD-pytorch: 1/mean_b(a_bc), or B where no sample has class c (pfld_math.h).
+        count = tl.zeros([BLOCK_C], CT)
+        for b0 in range(0, batch, BLOCK_B):
+            rows = b0 + tl.arange(0, BLOCK_B)
+            ok = (rows < batch)[:, None] & class_ok[None, :]
+            a = tl.load(attr_ptr + rows[:, None] * num_classes + classes[None, :], mask=ok,
+                        other=0.0).to(CT)
+            count += tl.sum(a, axis=0)
+        freq = count * inv_batch
+        w = tl.where(freq > 0.0, 1.0 / tl.where(freq > 0.0, freq, 1.0), batch_ct)
+
+    ks = tl.arange(0, BLOCK_K)
+    k_ok = ks < num_angles
+    to_radians = 6.283185307179586 / period_ct
+    acc_weighted = tl.zeros([BLOCK_B], CT)
+    acc_l2 = tl.zeros([BLOCK_B], CT)
+    for b0 in range(0, batch, BLOCK_B):
+        rows = b0 + tl.arange(0, BLOCK_B)
+        row_ok = rows < batch
+        a = tl.load(attr_ptr + rows[:, None] * num_classes + classes[None, :],
+                    mask=row_ok[:, None] & class_ok[None, :], other=0.0).to(CT)
+        attr = tl.sum(a * w[None, :], axis=1)
+        attr = tl.where(attr < floor_ct, floor_ct, attr)  # NaN stays NaN, as clamp(min=)
+        d2 = tl.load(sw_ptr + rows, mask=row_ok, other=0.0)
+        ok = row_ok[:, None] & k_ok[None, :]
+        idx = rows[:, None] * num_angles + ks[None, :]
+        d = (tl.load(angles_ptr + idx, mask=ok, other=0.0).to(CT)
+             - tl.load(angles_target_ptr + idx, mask=ok, other=0.0).to(CT))
+        # Wrapped into [−period/2, period/2): a full-turn error is no error.
+        x = (d - period_ct * tl.floor(d / period_ct + 0.5)) * to_radians
+        angle = tl.sum(tl.where(ok, 1.0 - tl.cos(x), 0.0), axis=1)
+        if COMPUTE_GRAD:
+            slope = tl.sin(x) * to_radians * (attr * d2 * inv_batch)[:, None]
+            tl.store(grad_angles_ptr + idx, slope.to(grad_angles_ptr.dtype.element_ty), mask=ok)
+        sample_weight = angle * attr
+        tl.store(sw_ptr + rows, sample_weight, mask=row_ok)
+        acc_weighted += tl.where(row_ok, sample_weight * d2, 0.0)
+        acc_l2 += tl.where(row_ok, d2, 0.0)
+    tl.store(weighted_ptr, (tl.sum(acc_weighted, axis=0) * inv_batch).to(
+        weighted_ptr.dtype.element_ty))
+    tl.store(l2_ptr, (tl.sum(acc_l2, axis=0) * inv_batch).to(l2_ptr.dtype.element_ty))
+
+
+def pfld_loss(pred, target, angles, angles_target, attributes, attribute_weights, degrees,
+              weight_floor, compute_grad):
+    """Triton body of `landmark_kernels::pfld_loss_triton` (arguments checked by the caller):
+    (weighted, l2, grad_pred, sample_weight, grad_angles) as the C++ op."""
+    pred, target = pred.contiguous(), target.contiguous()
+    angles, angles_target = angles.contiguous(), angles_target.contiguous()
+    attributes = attributes.contiguous()
+    batch, num_angles = angles.shape
+    num_classes = attributes.shape[1]
+    row = pred.numel() // batch if batch > 0 else 0
+    acc_dtype = torch.float64 if pred.dtype == torch.float64 else torch.float32
+    grad_dtype = torch.float32 if pred.dtype == torch.float16 else pred.dtype
+    dev = pred.device
+    weighted = torch.empty((), dtype=acc_dtype, device=dev)
+    l2 = torch.empty((), dtype=acc_dtype, device=dev)
+    grad_pred = torch.empty(pred.shape if compute_grad else (0,), dtype=grad_dtype, device=dev)
+    sample_weight = torch.empty((batch,), dtype=acc_dtype, device=dev)
+    grad_angles = torch.empty(angles.shape if compute_grad else (0,), dtype=acc_dtype, device=dev)
+    outputs = (weighted, l2, grad_pred, sample_weight, grad_angles)
+    if batch == 0:  # the empty batch: both means are 0
+        weighted.zero_()
+        l2.zero_()
+        return outputs
+    ct = tl.float64 if acc_dtype == torch.float64 else tl.float32
+    _sample_distance_kernel[(batch,)](
+        pred, target, grad_pred, sample_weight, row, 2.0 / batch,
+        COMPUTE_GRAD=bool(compute_grad), CT=ct,
+        BLOCK=min(_ROW_BLOCK, triton.next_power_of_2(max(row, 1))), num_warps=4)
+    weights = attribute_weights.contiguous() if attribute_weights is not None else attributes
+    _batch_kernel[(1,)](
+        angles, angles_target, attributes, weights, sample_weight, grad_angles, weighted, l2,
+        batch, num_angles, num_classes, float(batch), 360.0 if degrees else 6.283185307179586,
+        float(weight_floor), HAS_WEIGHTS=attribute_weights is not None,
+        COMPUTE_GRAD=bool(compute_grad), CT=ct, BLOCK_B=_BATCH_BLOCK,
+        BLOCK_C=triton.next_power_of_2(max(num_classes, 1)),
+        BLOCK_K=triton.next_power_of_2(max(num_angles, 1)), num_warps=4)
+    return outputs
