@@ -156,17 +156,18 @@ run_step build build
 if [ "$FAILED" = 0 ]; then
   RESERVE=90
   if command -v compute-sanitizer > /dev/null; then
-    t0=$SECONDS
-    for tool in "${SANITIZERS[@]}"; do (sanitize "$tool"; echo $? > "$DIR/$tool.rc") & done
+    for tool in "${SANITIZERS[@]}"; do
+      (t0=$SECONDS; sanitize "$tool"; echo "$? $((SECONDS - t0))" > "$DIR/$tool.rc") &
+    done
   fi
   run_step tests tests
   wait
-  if [ -z "${t0:-}" ]; then
+  if ! command -v compute-sanitizer > /dev/null; then
     record sanitizer 1 0 "compute-sanitizer not found"
   else
     for tool in "${SANITIZERS[@]}"; do
-      rc=$(cat "$DIR/$tool.rc") && rm -f "$DIR/$tool.rc"
-      record "$tool" "$rc" $((SECONDS - t0)) "$(note "$tool" "$rc")"
+      read -r rc secs < "$DIR/$tool.rc" && rm -f "$DIR/$tool.rc"
+      record "$tool" "$rc" "$secs" "$(note "$tool" "$rc")"
     done
   fi
   RESERVE=0
