@@ -6,8 +6,25 @@
 
 namespace landmark_kernels {
 
-// The transcendental functions awing_pixel uses; the CPU kernel swaps in vectorisable ones.
-struct StdMath {
+// Math policies: how awing_pixel takes its powers, logarithms and quotients.
+//   powers(xs, e, &t, &t_over_xs): t = xs^e and t/xs = xs^(e−1), for xs > 0;
+//   log1p(t), t ≥ 0; div(a, b), b ≥ 1.
+// ExpLogMath is the accurate path (CPU, and fp64 everywhere): t = exp(e·ln xs), one division.
+// The CUDA kernel's fp32 path uses the hardware's lg2/ex2 instead (FastMath in awing_loss.cu).
+template <typename Fns>
+struct ExpLogMath {
+  template <typename T>
+  LK_HD static void powers(T xs, T e, T* t, T* t_over_xs) {
+    *t = Fns::exp(e * Fns::log(xs));
+    *t_over_xs = *t / xs;
+  }
+  template <typename T>
+  LK_HD static T log1p(T t) { return Fns::log1p(t); }
+  template <typename T>
+  LK_HD static T div(T a, T b) { return a / b; }
+};
+
+struct StdFns {
   template <typename T>
   LK_HD static T log(T x) { using std::log; return log(x); }
   template <typename T>
@@ -15,6 +32,7 @@ struct StdMath {
   template <typename T>
   LK_HD static T log1p(T x) { using std::log1p; return log1p(x); }
 };
+using StdMath = ExpLogMath<StdFns>;
 
 template <typename T>
 struct AWingConsts {
@@ -35,21 +53,24 @@ struct AWingConsts {
 //                              slope A of the linear branch;
 //   loss = ω·ln(1+t) + g·(δ − x)   equals ω·ln(1+(δ/ε)^(α−y)) for δ < θ and A·δ − C for δ ≥ θ
 //                              (C = θA − ω·ln(1+(θ/ε)^(α−y))).
-// One log, one exp and one log1p per pixel whatever the branch, so the loop has no divergence.
-// At δ = 0 the gradient is defined as 0 (the naive form is 0·∞ when α−y−1 < 0).
-// Written with selects, no branches, so that CPU loops over it vectorise.
+// g is formed as ω(α−y)·(t/xs)·(1/ε)/(1+t) with xs = x/ε, so that a policy may take t/xs as a
+// power of its own (no quotient of two subnormal numbers). The same transcendentals whatever
+// the branch, so the loop has no divergence. At δ = 0 the gradient is defined as 0 (the naive
+// form is 0·∞ when α−y−1 < 0). Written with selects, no branches, so CPU loops vectorise.
 template <typename Math = StdMath, typename T>
 LK_HD T awing_pixel(T diff, T y, const AWingConsts<T>& c, T* grad) {
   const T delta = diff < T(0) ? -diff : diff;
   const T x = delta < c.theta ? delta : c.theta;
   const T e = c.alpha - y;
   const bool at_zero = !(x > T(0));
-  const T safe_x = at_zero ? T(1) : x;
+  T t, t_over_xs;
+  Math::powers((at_zero ? T(1) : x) * c.inv_epsilon, e, &t, &t_over_xs);
   // 0^e: 0 for e > 0, 1 for e = 0, ∞ for e < 0 (as torch.pow).
   const T zero_pow = e > T(0) ? T(0) : (e == T(0) ? T(1) : T(INFINITY));
-  const T t = at_zero ? zero_pow : Math::exp(e * Math::log(safe_x * c.inv_epsilon));
-  const T g = at_zero ? T(0) : c.omega * e * t / (safe_x * (T(1) + t));
-  *grad = diff > T(0) ? g : (diff < T(0) ? -g : T(0));
+  t = at_zero ? zero_pow : t;
+  const T g = at_zero ? T(0) : Math::div(c.omega * e * t_over_xs * c.inv_epsilon, T(1) + t);
+  // diff·0 is 0 at δ = 0 and NaN for a NaN input, which propagates (NaN in, NaN out).
+  *grad = diff > T(0) ? g : (diff < T(0) ? -g : diff * T(0));
   return c.omega * Math::log1p(t) + g * (delta - x);
 }
 

@@ -14,13 +14,13 @@ import torch
 from ._extension import HAS_CUDA_KERNELS
 
 BACKENDS = ("cuda", "triton", "cpu", "torch")
-_HAS_TRITON = importlib.util.find_spec("triton") is not None
+HAS_TRITON = importlib.util.find_spec("triton") is not None
 TRITON_INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
 _AVAILABLE = {
     "cuda": tuple(b for b, ok in (("cuda", HAS_CUDA_KERNELS and torch.cuda.is_available()),
-                                  ("triton", _HAS_TRITON and torch.cuda.is_available()),
+                                  ("triton", HAS_TRITON and torch.cuda.is_available()),
                                   ("torch", True)) if ok),
-    "cpu": ("cpu",) + (("triton",) if _HAS_TRITON and TRITON_INTERPRET else ()) + ("torch",),
+    "cpu": ("cpu",) + (("triton",) if HAS_TRITON and TRITON_INTERPRET else ()) + ("torch",),
 }
 
 

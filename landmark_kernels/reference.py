@@ -15,8 +15,11 @@ def weighted_loss_map(target, *, map_weight=10.0, map_threshold=0.2, map_kernel=
     """AWing weighted loss map factor W·M + 1 (AWing paper §4.3), shape of `target` (B,K,H,W).
 
     M = 1 where the map_kernel×map_kernel grey dilation of the target exceeds map_threshold
-    (strict). The dilation is a max pool with −inf padding, i.e. scipy's grey_dilation.
+    (strict). The dilation is a max pool with −inf padding, i.e. scipy's grey_dilation; like
+    max_pool2d, a NaN in the window makes the dilated value NaN, hence M = 0 there.
     """
+    if target.numel() == 0:  # max_pool2d rejects empty planes; an empty map is all ones
+        return torch.ones_like(target)
     dilated = F.max_pool2d(target, map_kernel, stride=1, padding=map_kernel // 2)
     return map_weight * (dilated > map_threshold).to(target.dtype) + 1.0
 
@@ -27,22 +30,29 @@ def _upcast(pred, *others):
     return (pred.to(dtype),) + tuple(None if t is None else t.detach().to(dtype) for t in others)
 
 
-def _apply_target_weight(pred, target, target_weight):
-    """mmpose semantics: the loss sees (pred·w, target·w); w is (B,K) or (B,K,H,W)."""
+def _weighted_difference(pred, target, target_weight):
+    """mmpose semantics: the loss sees (pred·w, target·w), w (B,K[,H,W]) or (B,N[,D]). Returns
+    (pred·w − target·w, target·w), the difference formed as (pred − target)·w: exact where
+    pred ≈ target, where the AWing gradient ∝ δ^(α−y−1) magnifies any rounding of δ."""
     if target_weight is None:
-        return pred, target
+        return pred - target, target
     w = target_weight
-    if w.dim() == 2:
-        w = w[:, :, None, None]
-    return pred * w, target * w
+    while w.dim() < pred.dim():
+        w = w.unsqueeze(-1)
+    return (pred - target) * w, target * w
 
 
 def _reduce(loss, reduction):
+    """Sum in a fixed order, whatever the thread count: rows of 4096 (each summed by one
+    thread), then the row sums (one thread below 32768 rows, i.e. 1.3e8 elements)."""
+    if reduction == "none":
+        return loss
+    flat = loss.reshape(-1)
+    rows = F.pad(flat, (0, (-flat.numel()) % 4096)).view(-1, 4096)
+    total = rows.sum(dim=1).sum()
     if reduction == "mean":  # an empty batch gives 0, not nan
-        return loss.sum() / max(loss.numel(), 1)
-    if reduction == "sum":
-        return loss.sum()
-    return loss
+        return total / max(loss.numel(), 1)
+    return total
 
 
 def awing_loss(pred, target, *, alpha=2.1, omega=14.0, epsilon=1.0, theta=0.5,
@@ -55,13 +65,17 @@ def awing_loss(pred, target, *, alpha=2.1, omega=14.0, epsilon=1.0, theta=0.5,
     "mean"/"sum", a (B,K,H,W) per-pixel loss for "none", in fp32 (fp64 for fp64 pred).
     """
     pred, target, target_weight = _upcast(pred, target.detach(), target_weight)
-    pred, target = _apply_target_weight(pred, target, target_weight)
-    delta = (target - pred).abs()
+    diff, target = _weighted_difference(pred, target, target_weight)
+    # δ = |diff| with a NaN-propagating derivative (torch's abs has derivative sign(NaN) = 0):
+    # NaN in gives NaN loss and gradient in every backend.
+    sign = torch.where(diff > 0, 1.0, torch.where(diff < 0, -1.0, diff * 0))
+    delta = diff * sign
     exponent = alpha - target
-    # Small errors, eq. 6 first branch. The power is taken on a safe base so that autograd does
-    # not form 0·inf = NaN at δ = 0, where the SPEC defines the gradient as 0.
+    # Small errors, eq. 6 first branch. The power is taken on a safe base wherever the branch is
+    # not used, so that autograd does not form 0·inf = NaN at δ = 0 (where the gradient is
+    # defined as 0) or inf/inf = NaN at δ = inf (where it is the slope A of the other branch).
     is_small = delta < theta
-    safe_delta = torch.where(delta > 0, delta, torch.ones_like(delta))
+    safe_delta = torch.where(is_small & (delta > 0), delta, torch.ones_like(delta))
     small = omega * torch.log1p(torch.pow(safe_delta / epsilon, exponent))
     small = torch.where(delta > 0, small,
                         omega * torch.log1p(torch.pow(torch.zeros_like(delta), exponent)))

@@ -1,13 +1,22 @@
 // AWing loss + weighted loss map on CUDA (SPEC §1): the same semantics as cpu/awing_loss.cpp.
 //
-// Stage 1 (awing_tiles_kernel): each block walks 32×64-pixel tiles of the (B·K) heatmaps. With
-// the loss map on, it stages the weighted target of the tile plus a halo of r = k/2 in shared
-// memory, dilates it there (row max, then column max) and never materialises the map. Each
-// thread then handles four consecutive pixels of two tile rows with awing_pixel, writes grad
-// (and the per-pixel loss for "none") and keeps a running sum; the block's sum goes, by a
-// fixed-order shuffle tree, to partials[blockIdx.x].
+// Stage 1 (awing_tiles_kernel): each block walks 64×64-pixel tiles of the (B·K) heatmaps. A
+// thread owns four consecutive columns of a strip of four rows. It walks its strip top to
+// bottom, from r rows above to r rows below (r = k/2): for each row it loads the weighted target
+// (16-byte loads), takes the row max over ±r columns with warp shuffles (the 16 threads of a tile
+// row hold its 64 columns; the two at the tile's edges load the r columns beyond it), and keeps
+// the last 2r + 1 row maxima in registers, whose column max is the k×k grey dilation of the row
+// r above. No shared memory, no barrier, the map never materialised. For each of its rows the
+// thread then computes awing_pixel on four pixels, writes grad (and the per-pixel loss for
+// "none") with 16-byte stores and keeps a running sum; the block's sum goes, by a fixed-order
+// shuffle tree, to partials[blockIdx.x].
 // Stage 2 (finish_sum_kernel): one block adds the partials in a fixed order and writes the
 // 0-dim loss. No atomics anywhere, so the same inputs give bitwise-same outputs on every run.
+//
+// The kernel is instantiated for no map and for r = 1 (k = 3, the paper's map), where every loop
+// of a tile unrolls; other kernel sizes take a runtime-radius path that reads the k×k window
+// from global memory (L1). scripts/kernel_report.py reads the compiled code of these kernels
+// (instructions per pixel, registers, occupancy, access widths).
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/cuda/CUDAContext.h>
@@ -19,30 +28,34 @@
 #include <cstdint>
 #include <optional>
 #include <tuple>
+#include <type_traits>
 
 #include "../awing_loss.h"
+#include "block_reduce.cuh"
 
 namespace landmark_kernels {
 namespace {
 
-// 64 columns: a whole row of the usual 64×64 heatmap, i.e. 256 contiguous bytes in fp32, and a
-// r = 1 halo costs only (34·66)/(32·64) − 1 ≈ 10 % extra loads. 32 rows keep the fp32 shared
-// tile under 48 KiB up to k = 31. 256 threads = 16 four-pixel groups × 16 rows, two passes.
-constexpr int kTileH = 32;
+// 64 columns: a whole row of the usual 64×64 heatmap (256 contiguous bytes in fp32); 16 threads
+// of four columns cover it. 16 strips of four rows make a 64×64 tile for 256 threads; a strip
+// re-reads 2r rows of its neighbours (from L1), 1.5× the target reads at r = 1.
 constexpr int kTileW = 64;
-constexpr int kThreads = 256;
 constexpr int kVec = 4;
-constexpr int kGroupsPerRow = kTileW / kVec;
-constexpr int kRowsPerPass = kThreads / kGroupsPerRow;
-static_assert(kTileW % kVec == 0 && kThreads % kGroupsPerRow == 0 && kTileH % kRowsPerPass == 0,
-              "the thread layout must cover the tile exactly");
+constexpr int kGroupsPerRow = kTileW / kVec;  // threads per tile row: a half warp
+constexpr int kStripRows = 4;
+constexpr int kThreads = 256;
+constexpr int kTileH = kThreads / kGroupsPerRow * kStripRows;
+static_assert(kGroupsPerRow == 16, "a tile row is a half warp (shuffles of width 16)");
+// 6 blocks of 256 threads per SM: 75 % occupancy, which caps the kernel at 40 registers.
+constexpr int kMinBlocksPerSm = 6;
 // Fixed (device-independent) cap on stage-1 blocks, so the partials and the order in which
 // they are added depend on the problem size only; larger problems loop over tiles.
 constexpr int64_t kMaxBlocks = 65536;
-constexpr int kReduceThreads = 1024;
-constexpr size_t kDefaultSharedBytes = 48 * 1024;
+constexpr int kNoMap = 0;
+constexpr int kRuntimeRadius = -1;
 
-// Four consecutive values; 16-byte loads for fp32 (two for fp64, one 8-byte load for fp16/bf16).
+// Four consecutive values; 16-byte accesses for fp32 (two for fp64, one 8-byte access for
+// fp16/bf16).
 template <typename T>
 struct alignas(sizeof(T) * kVec < 16 ? sizeof(T) * kVec : 16) Vec4 {
   T v[kVec];
@@ -53,31 +66,69 @@ struct AWingArgs {
   using acc_t = at::opmath_type<scalar_t>;
   const scalar_t* pred;
   const scalar_t* target;
-  const scalar_t* weight;  // nullptr, (B,K) per channel, or per pixel
-  acc_t* loss_map;         // per-pixel loss for reduction "none", else nullptr
-  scalar_t* grad;          // nullptr unless compute_grad
-  acc_t* partials;         // one sum per block, nullptr for reduction "none"
-  int64_t height, width, tiles_x, tiles_y, num_tiles;
-  int radius;  // map_kernel / 2
+  const scalar_t* weight;          // nullptr, (B,K) per channel, or per pixel
+  acc_t* loss_map;                 // per-pixel loss for reduction "none", else nullptr
+  stored_grad_t<scalar_t>* grad;   // nullptr unless compute_grad (fp32 for fp16 pred)
+  acc_t* partials;                 // one sum per block, nullptr for reduction "none"
+  int64_t height, width;
+  uint32_t tiles_x, tiles_y, num_tiles;  // 32-bit: a tile index never needs 64-bit division
+  int radius;                      // map_kernel / 2 (the runtime-radius instantiation reads it)
   bool weight_per_pixel;
-  bool vectorized;  // width % 4 == 0 and every per-pixel pointer aligned for Vec4
 };
 
-struct Tile {
-  int64_t plane, y0, x0;
+// fp32 maths on the hardware's lg2/ex2/rcp (one MUFU instruction each, flushing subnormals)
+// instead of the accurate library calls (~40 instructions each). Error: t = ex2(e·lg2 xs) with
+// lg2 within 2^−22.6 absolute (xs in [½, 2]) or 2 ulp, so |Δt/t| ≤ ln2·(|e·lg2 xs|·2^−23 +
+// e·2^−22.6) ≈ 2e-6 for the heatmap range (|lg2 xs| ≤ 10, e ≤ 2.1); log1p below 1/16 is its
+// series to t⁵ (error < t⁶/6), above it lg2(1+t) (relative error ≤ 2^−24/t + 2^−22.6/lg2(1+t)
+// ≈ 2e-6); rcp is within 1 ulp for divisors in [1, 2^126], which the Python checks guarantee
+// ((θ/ε)^α ≤ 2^126). Together: within 1e-5 relative of the fp64 reference
+// (tests/test_awing_loss.py). xs = δ/ε below 2^−126 (fp32's normal range) counts as 2^−126,
+// which keeps t/xs exact where it matters (α − y = 1) and changes the loss by < 1e-37.
+// fp64 keeps StdMath.
+struct FastMath {
+  __device__ __forceinline__ static float ex2(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+  }
+  __device__ __forceinline__ static float lg2(float x) {
+    float y;
+    asm("lg2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+  }
+  __device__ __forceinline__ static void powers(float xs, float e, float* t, float* t_over_xs) {
+    const float lx = lg2(fmaxf(xs, 1.17549435e-38f));
+    *t = ex2(e * lx);
+    *t_over_xs = ex2((e - 1.0f) * lx);  // not t / xs: no quotient of two tiny numbers
+  }
+  __device__ __forceinline__ static float log1p(float t) {
+    const float series = t * (1.0f - t * (0.5f - t * (1.0f / 3 - t * (0.25f - t * 0.2f))));
+    return t < 0.0625f ? series : 0.693147181f * lg2(1.0f + t);
+  }
+  __device__ __forceinline__ static float div(float a, float b) {
+    float r;
+    asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(b));
+    return a * r;
+  }
 };
-
-__device__ __forceinline__ Tile tile_at(int64_t t, int64_t tiles_x, int64_t tiles_y) {
-  const int64_t rest = t / tiles_x;
-  return {rest / tiles_y, (rest % tiles_y) * kTileH, (t % tiles_x) * kTileW};
-}
-
-// std::max as the CPU kernel uses it: a NaN never replaces the running max (which starts at
-// −inf), so both dilations ignore NaN the same way.
 template <typename T>
-__device__ __forceinline__ T max_like_cpu(T a, T b) {
-  return a < b ? b : a;
+using DeviceMath = std::conditional_t<std::is_same_v<T, float>, FastMath, StdMath>;
+
+// The NaN-propagating max of the CPU kernel and of max_pool2d (the reference's dilation): one
+// max.NaN instruction in fp32 (sm_80+).
+template <typename T>
+__device__ __forceinline__ T nan_max(T a, T b) {
+  return (a > b || a != a) ? a : b;
 }
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+template <>
+__device__ __forceinline__ float nan_max(float a, float b) {
+  float m;
+  asm("max.NaN.f32 %0, %1, %2;" : "=f"(m) : "f"(a), "f"(b));
+  return m;
+}
+#endif
 
 template <typename T>
 __device__ __forceinline__ Vec4<T> broadcast(T x) {
@@ -87,29 +138,51 @@ __device__ __forceinline__ Vec4<T> broadcast(T x) {
   return out;
 }
 
-// The n ≤ 4 pixels at idx (n == 4 on the vectorised path), converted to the compute type.
-template <typename T, typename scalar_t>
-__device__ __forceinline__ Vec4<T> load4(const scalar_t* p, int64_t idx, int n, bool vectorized) {
-  Vec4<T> out;
-  if (vectorized) {
-    const Vec4<scalar_t> raw = *reinterpret_cast<const Vec4<scalar_t>*>(p + idx);
+// The n ≤ 4 values at idx, converted to the compute type, `fill` for the other 4 − n (n == 4
+// on the vectorised path, n == 0 loads nothing).
+template <bool kVectorized, typename T, typename scalar_t>
+__device__ __forceinline__ Vec4<T> load4(const scalar_t* p, int64_t idx, int n, T fill) {
+  Vec4<T> out = broadcast(fill);
+  if constexpr (kVectorized) {
+    if (n == kVec) {
+      const Vec4<scalar_t> raw = *reinterpret_cast<const Vec4<scalar_t>*>(p + idx);
 #pragma unroll
-    for (int k = 0; k < kVec; ++k) out.v[k] = T(raw.v[k]);
+      for (int k = 0; k < kVec; ++k) out.v[k] = T(raw.v[k]);
+    }
   } else {
 #pragma unroll
-    for (int k = 0; k < kVec; ++k) out.v[k] = k < n ? T(p[idx + k]) : T(0);
+    for (int k = 0; k < kVec; ++k)
+      if (k < n) out.v[k] = T(p[idx + k]);
   }
   return out;
 }
 
-template <typename scalar_t, typename T>
-__device__ __forceinline__ void store4(scalar_t* p, int64_t idx, int n, bool vectorized,
-                                       const Vec4<T>& x) {
-  if (vectorized) {
+// Writes a Vec4 as 16- or 8-byte vector stores. Assigning the struct lets the compiler split it
+// into four scalar stores when registers are tight; st.global.v4/v2 cannot be split.
+template <typename S>
+__device__ __forceinline__ void store_words(S* dst, const Vec4<S>& x) {
+  if constexpr (sizeof(Vec4<S>) % 16 == 0) {
+    uint4 w[sizeof(Vec4<S>) / 16];
+    memcpy(w, &x, sizeof(w));
+#pragma unroll
+    for (int i = 0; i < int(sizeof(w) / 16); ++i)
+      asm volatile("st.global.v4.u32 [%0], {%1, %2, %3, %4};" ::"l"(reinterpret_cast<uint4*>(dst) + i),
+                   "r"(w[i].x), "r"(w[i].y), "r"(w[i].z), "r"(w[i].w) : "memory");
+  } else {
+    static_assert(sizeof(Vec4<S>) == 8, "fp16/bf16 Vec4: one 8-byte store");
+    uint2 w;
+    memcpy(&w, &x, sizeof(w));
+    asm volatile("st.global.v2.u32 [%0], {%1, %2};" ::"l"(dst), "r"(w.x), "r"(w.y) : "memory");
+  }
+}
+
+template <bool kVectorized, typename scalar_t, typename T>
+__device__ __forceinline__ void store4(scalar_t* p, int64_t idx, int n, const Vec4<T>& x) {
+  if constexpr (kVectorized) {
     Vec4<scalar_t> raw;
 #pragma unroll
     for (int k = 0; k < kVec; ++k) raw.v[k] = scalar_t(x.v[k]);
-    *reinterpret_cast<Vec4<scalar_t>*>(p + idx) = raw;
+    store_words(p + idx, raw);
   } else {
 #pragma unroll
     for (int k = 0; k < kVec; ++k)
@@ -117,168 +190,200 @@ __device__ __forceinline__ void store4(scalar_t* p, int64_t idx, int n, bool vec
   }
 }
 
-// Weighted target of the tile and its halo, (kTileH + 2r) × (kTileW + 2r), −inf outside the
-// image: the max_pool2d padding, so out-of-bounds neighbours never win the max.
+// Where a thread works: the plane and its base offset, its four columns gx..gx+3 (n of them
+// inside the image) and the first row of its strip.
+struct Place {
+  int64_t plane, base, gx, y0;
+  int n;
+};
+
+template <typename scalar_t>
+__device__ __forceinline__ Place place_of(const AWingArgs<scalar_t>& a, uint32_t t) {
+  const uint32_t rest = t / a.tiles_x;
+  const int group = threadIdx.x % kGroupsPerRow, strip = threadIdx.x / kGroupsPerRow;
+  Place p;
+  p.plane = rest / a.tiles_y;
+  p.base = p.plane * a.height * a.width;
+  p.gx = int64_t(t % a.tiles_x) * kTileW + group * kVec;
+  p.y0 = int64_t(rest % a.tiles_y) * kTileH + strip * kStripRows;
+  p.n = p.gx < a.width ? int(min(int64_t(kVec), a.width - p.gx)) : 0;
+  return p;
+}
+
+// Weighted target of a thread's four pixels in row gy, −inf outside the image: the max_pool2d
+// padding, so out-of-bounds neighbours never win the max.
+template <bool kVectorized, typename scalar_t, typename T>
+__device__ __forceinline__ Vec4<T> weighted_target(const AWingArgs<scalar_t>& a, const Place& p,
+                                                   int64_t gy, T w_channel) {
+  const bool row_in = gy >= 0 && gy < a.height;
+  const int n = row_in ? p.n : 0;
+  const int64_t idx = p.base + gy * a.width + p.gx;
+  Vec4<T> y = load4<kVectorized>(a.target, idx, n, T(-INFINITY));
+  const Vec4<T> w = a.weight_per_pixel ? load4<kVectorized>(a.weight, idx, n, T(1))
+                                       : broadcast(w_channel);
+#pragma unroll
+  for (int k = 0; k < kVec; ++k) y.v[k] *= w.v[k];  // −inf·w stays −inf for w > 0
+  if (a.weight != nullptr) {  // −inf·0 = NaN outside the image: restore the padding
+#pragma unroll
+    for (int k = 0; k < kVec; ++k) y.v[k] = k < n ? y.v[k] : T(-INFINITY);
+  }
+  return y;
+}
+
+// One weighted target outside the thread's columns (halo), −inf outside the image.
 template <typename scalar_t, typename T>
-__device__ void load_halo(const AWingArgs<scalar_t>& a, const Tile& tile, T w_channel, T* ys) {
-  const int r = a.radius;
-  const int sw = kTileW + 2 * r;
-  const int count = (kTileH + 2 * r) * sw;
-  const int64_t base = tile.plane * a.height * a.width;
-  for (int e = threadIdx.x; e < count; e += kThreads) {
-    const int row = e / sw;
-    const int64_t gy = tile.y0 - r + row;
-    const int64_t gx = tile.x0 - r + (e - row * sw);
-    T y = T(-INFINITY);
-    if (gy >= 0 && gy < a.height && gx >= 0 && gx < a.width) {
-      const int64_t idx = base + gy * a.width + gx;
-      y = T(a.target[idx]) * (a.weight_per_pixel ? T(a.weight[idx]) : w_channel);
-    }
-    ys[e] = y;
-  }
+__device__ __forceinline__ T weighted_target_at(const AWingArgs<scalar_t>& a, const Place& p,
+                                                int64_t gy, int64_t gx, T w_channel) {
+  if (gy < 0 || gy >= a.height || gx < 0 || gx >= a.width) return T(-INFINITY);
+  const int64_t idx = p.base + gy * a.width + gx;
+  return T(a.target[idx]) * (a.weight_per_pixel ? T(a.weight[idx]) : w_channel);
 }
 
-// First pass of the separable dilation: rm[row][j] = max of ys[row][j .. j + 2r], for every
-// halo row and every tile column (rows of rm are kTileW wide so the second pass can read Vec4).
-template <typename T>
-__device__ void row_max(const T* ys, T* rm, int r) {
-  const int sw = kTileW + 2 * r;
-  const int count = (kTileH + 2 * r) * kTileW;
-  for (int e = threadIdx.x; e < count; e += kThreads) {
-    const int row = e / kTileW;
-    const T* src = ys + row * sw + (e % kTileW);
-    T m = T(-INFINITY);
-    for (int d = 0; d <= 2 * r; ++d) m = max_like_cpu(m, src[d]);
-    rm[e] = m;
-  }
-}
-
-// Second pass, for 4 pixels of tile row i from column j0: max over rm rows i .. i + 2r, then
-// the map factor W·M + 1.
-template <typename T>
-__device__ __forceinline__ Vec4<T> map_factors(const T* rm, int i, int j0, int r,
-                                               const AWingConsts<T>& c) {
-  Vec4<T> m = broadcast(T(-INFINITY));
-  for (int d = 0; d <= 2 * r; ++d) {
-    const Vec4<T> row = *reinterpret_cast<const Vec4<T>*>(rm + (i + d) * kTileW + j0);
+// Row max over ±kRadius columns (kRadius ≤ 4) of the four values y: the neighbours' values come
+// by shuffle from the adjacent threads of the tile row; the threads at the tile's edges load
+// the kRadius columns beyond it.
+template <int kRadius, typename scalar_t, typename T>
+__device__ __forceinline__ Vec4<T> row_max(const AWingArgs<scalar_t>& a, const Place& p,
+                                           int64_t gy, const Vec4<T>& y, T w_channel) {
+  static_assert(kRadius >= 1 && kRadius <= kVec, "neighbours from the adjacent threads only");
+  const int group = threadIdx.x % kGroupsPerRow;
+  T window[kVec + 2 * kRadius];
 #pragma unroll
-    for (int k = 0; k < kVec; ++k) m.v[k] = max_like_cpu(m.v[k], row.v[k]);
+  for (int d = 0; d < kRadius; ++d) {
+    const T left = __shfl_up_sync(0xffffffffu, y.v[kVec - kRadius + d], 1, kGroupsPerRow);
+    const T right = __shfl_down_sync(0xffffffffu, y.v[d], 1, kGroupsPerRow);
+    window[d] = group > 0 ? left : weighted_target_at(a, p, gy, p.gx - kRadius + d, w_channel);
+    window[kRadius + kVec + d] =
+        group < kGroupsPerRow - 1 ? right
+                                  : weighted_target_at(a, p, gy, p.gx + kVec + d, w_channel);
   }
 #pragma unroll
-  for (int k = 0; k < kVec; ++k) m.v[k] = awing_map_factor(m.v[k], c);
+  for (int k = 0; k < kVec; ++k) window[kRadius + k] = y.v[k];
+  Vec4<T> m;
+#pragma unroll
+  for (int k = 0; k < kVec; ++k) {
+    m.v[k] = window[k];
+#pragma unroll
+    for (int d = 1; d <= 2 * kRadius; ++d) m.v[k] = nan_max(m.v[k], window[k + d]);
+  }
   return m;
 }
 
-// Loss of the n pixels at idx; writes their grad and per-pixel loss, returns their loss sum.
-// The target is read again rather than taken from the shared tile: δ needs the unweighted
-// target (below), and the second read hits L1/L2.
+// The k×k dilation of the weighted target at row gy read straight from global memory (L1):
+// the runtime-radius path for the kernel sizes without their own instantiation.
 template <typename scalar_t, typename T>
-__device__ __forceinline__ T awing_pixels(const AWingArgs<scalar_t>& a, const AWingConsts<T>& c,
-                                          int64_t idx, int n, T w_channel,
-                                          const Vec4<T>& factor) {
-  const bool vec = a.vectorized;
-  const Vec4<T> pred = load4<T>(a.pred, idx, n, vec);
-  const Vec4<T> target = load4<T>(a.target, idx, n, vec);
-  const Vec4<T> w = a.weight_per_pixel ? load4<T>(a.weight, idx, n, vec) : broadcast(w_channel);
+__device__ Vec4<T> dilation_at(const AWingArgs<scalar_t>& a, const Place& p, int64_t gy,
+                               T w_channel) {
+  const int r = a.radius;
+  Vec4<T> m = broadcast(T(-INFINITY));
+  for (int dy = -r; dy <= r; ++dy)
+    for (int dx = -r; dx <= r; ++dx)
+#pragma unroll
+      for (int k = 0; k < kVec; ++k)
+        m.v[k] = nan_max(m.v[k], weighted_target_at(a, p, gy + dy, p.gx + k + dx, w_channel));
+  return m;
+}
+
+// Loss of the thread's pixels in row gy given their map factors; writes their grad and
+// per-pixel loss, returns their loss sum. pred, target and weight are read here (the target
+// again, from L1: δ needs the unweighted target).
+template <bool kVectorized, bool kStoreLoss, typename scalar_t, typename T>
+__device__ __forceinline__ T awing_row(const AWingArgs<scalar_t>& a, const AWingConsts<T>& c,
+                                       const Place& p, int64_t gy, T w_channel,
+                                       const Vec4<T>& dilated, bool use_map) {
+  const int n = gy < a.height ? p.n : 0;
+  if (n == 0) return T(0);
+  const int64_t idx = p.base + gy * a.width + p.gx;
+  const Vec4<T> pred = load4<kVectorized>(a.pred, idx, n, T(0));
+  const Vec4<T> target = load4<kVectorized>(a.target, idx, n, T(0));
+  const Vec4<T> w = a.weight_per_pixel ? load4<kVectorized>(a.weight, idx, n, T(0))
+                                       : broadcast(w_channel);
   Vec4<T> loss, grad;
   T sum = T(0);
 #pragma unroll
   for (int k = 0; k < kVec; ++k) {
-    T g = T(0), l = T(0);
-    if (k < n) {
-      // As the CPU kernel: δ from (pred − target)·w, exact when pred ≈ target where the
-      // gradient ∝ δ^(α−y−1) magnifies rounding (and exactly 0 at δ = 0 even under FMA).
-      const T y = target.v[k] * w.v[k];
-      l = factor.v[k] * awing_pixel((pred.v[k] - target.v[k]) * w.v[k], y, c, &g);
-      g = factor.v[k] * w.v[k] * g * c.grad_scale;
-      sum += l;
-    }
+    // As the CPU kernel: δ from (pred − target)·w, exact when pred ≈ target where the gradient
+    // ∝ δ^(α−y−1) magnifies rounding (and exactly 0 at δ = 0 even under FMA).
+    const T factor = use_map ? awing_map_factor(dilated.v[k], c) : T(1);
+    T g;
+    const T l = factor * awing_pixel<DeviceMath<T>>((pred.v[k] - target.v[k]) * w.v[k],
+                                                    target.v[k] * w.v[k], c, &g);
     loss.v[k] = l;
-    grad.v[k] = g;
+    grad.v[k] = factor * w.v[k] * g * c.grad_scale;
+    sum += k < n ? l : T(0);
   }
-  if (a.loss_map != nullptr) store4(a.loss_map, idx, n, vec, loss);
-  if (a.grad != nullptr) store4(a.grad, idx, n, vec, grad);
+  if constexpr (kStoreLoss) store4<kVectorized>(a.loss_map, idx, n, loss);
+  if (a.grad != nullptr) store4<kVectorized>(a.grad, idx, n, grad);  // fp32 for fp16 pred
   return sum;
 }
 
-// Sum over the block, valid in thread 0: warp shuffles, then warp 0 adds the warp sums; the
-// order is fixed by the thread ids, hence deterministic. Every thread must call it.
-template <int kBlock, typename T>
-__device__ T block_sum(T v) {
-  static_assert(kBlock % 32 == 0 && kBlock <= 1024, "block of whole warps, at most 32 warps");
-  constexpr int kWarps = kBlock / 32;
-  __shared__ T warp_sums[kWarps];
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
-  const int lane = threadIdx.x % 32;
-  const int warp = threadIdx.x / 32;
-  if (lane == 0) warp_sums[warp] = v;
-  __syncthreads();
-  if (warp == 0) {
-    v = lane < kWarps ? warp_sums[lane] : T(0);
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
-  }
-  return v;
-}
-
-template <typename scalar_t, bool kUseMap>
-__global__ void __launch_bounds__(kThreads)
+// kStoreLoss: reduction "none" (the per-pixel loss map is written, no partial sums).
+template <typename scalar_t, int kRadius, bool kVectorized, bool kStoreLoss>
+__global__ void __launch_bounds__(kThreads, kMinBlocksPerSm)
     awing_tiles_kernel(const AWingArgs<scalar_t> a,
                        const AWingConsts<at::opmath_type<scalar_t>> c) {
   using T = at::opmath_type<scalar_t>;
-  // Dynamic shared memory (map only): rm first, so its Vec4 rows are 16-byte aligned, then ys.
-  extern __shared__ __align__(16) unsigned char smem[];
-  T* rm = reinterpret_cast<T*>(smem);
-  T* ys = rm + (kTileH + 2 * a.radius) * kTileW;
-  const int r = a.radius;
-  const int j0 = (threadIdx.x % kGroupsPerRow) * kVec;  // this thread's first tile column
   T sum = T(0);
-
-  for (int64_t t = blockIdx.x; t < a.num_tiles; t += gridDim.x) {
-    const Tile tile = tile_at(t, a.tiles_x, a.tiles_y);
+  for (uint32_t t = blockIdx.x; t < a.num_tiles; t += gridDim.x) {
+    const Place p = place_of(a, t);
     const T w_channel =
-        a.weight != nullptr && !a.weight_per_pixel ? T(a.weight[tile.plane]) : T(1);
-    if constexpr (kUseMap) {
-      load_halo(a, tile, w_channel, ys);
-      __syncthreads();
-      row_max(ys, rm, r);
-      __syncthreads();
-    }
-    const int64_t gx = tile.x0 + j0;
-    for (int i = threadIdx.x / kGroupsPerRow; i < kTileH; i += kRowsPerPass) {
-      const int64_t gy = tile.y0 + i;
-      if (gy >= a.height || gx >= a.width) continue;
-      const int n = a.width - gx < kVec ? static_cast<int>(a.width - gx) : kVec;
-      const int64_t idx = (tile.plane * a.height + gy) * a.width + gx;
-      if constexpr (kUseMap) {
-        sum += awing_pixels(a, c, idx, n, w_channel, map_factors(rm, i, j0, r, c));
-      } else {
-        sum += awing_pixels(a, c, idx, n, w_channel, broadcast(T(1)));
+        a.weight != nullptr && !a.weight_per_pixel ? T(a.weight[p.plane]) : T(1);
+    if constexpr (kRadius == kNoMap) {
+#pragma unroll
+      for (int i = 0; i < kStripRows; ++i)
+        sum += awing_row<kVectorized, kStoreLoss>(a, c, p, p.y0 + i, w_channel, Vec4<T>{},
+                                                  false);
+    } else if constexpr (kRadius == kRuntimeRadius) {
+      for (int i = 0; i < kStripRows; ++i)
+        sum += awing_row<kVectorized, kStoreLoss>(a, c, p, p.y0 + i, w_channel,
+                                                  dilation_at(a, p, p.y0 + i, w_channel), true);
+    } else {
+      // The row maxima of rows y0 − r .. y0 + kStripRows − 1 + r; window[j] holds row
+      // y − r + j for the output row y, once j = 2r has been loaded.
+      Vec4<T> window[2 * kRadius + 1];
+#pragma unroll 1  // unrolled, the rows' loads and maths would not fit in 40 registers
+      for (int j = 0; j < kStripRows + 2 * kRadius; ++j) {
+        const int64_t gy = p.y0 - kRadius + j;
+#pragma unroll
+        for (int d = 0; d < 2 * kRadius; ++d) window[d] = window[d + 1];
+        window[2 * kRadius] =
+            row_max<kRadius>(a, p, gy, weighted_target<kVectorized>(a, p, gy, w_channel),
+                             w_channel);
+        if (j < 2 * kRadius) continue;
+        Vec4<T> dilated = window[0];
+#pragma unroll
+        for (int d = 1; d <= 2 * kRadius; ++d)
+#pragma unroll
+          for (int k = 0; k < kVec; ++k) dilated.v[k] = nan_max(dilated.v[k], window[d].v[k]);
+        sum += awing_row<kVectorized, kStoreLoss>(a, c, p, gy - kRadius, w_channel, dilated,
+                                                  true);
       }
     }
-    if constexpr (kUseMap) __syncthreads();  // the next tile overwrites ys and rm
   }
-
-  if (a.partials != nullptr) {
+  if constexpr (!kStoreLoss) {
     const T total = block_sum<kThreads>(sum);
     if (threadIdx.x == 0) a.partials[blockIdx.x] = total;
   }
 }
 
-// Stage 2: one block adds the stage-1 partials in a fixed order (in double) and writes the 0-dim
-// loss; divisor is numel for "mean", 1 for "sum".
-template <typename T>
-__global__ void __launch_bounds__(kReduceThreads)
-    finish_sum_kernel(const T* partials, int n, double divisor, T* out) {
-  double s = 0.0;
-  for (int i = threadIdx.x; i < n; i += kReduceThreads) s += double(partials[i]);
-  s = block_sum<kReduceThreads>(s);
-  if (threadIdx.x == 0) *out = static_cast<T>(s / divisor);
-}
-
 bool aligned_for(const void* p, size_t alignment) {
   return p == nullptr || reinterpret_cast<std::uintptr_t>(p) % alignment == 0;
+}
+
+template <typename scalar_t, bool kVectorized, bool kStoreLoss>
+void launch_tiles(const AWingArgs<scalar_t>& a, const AWingConsts<at::opmath_type<scalar_t>>& c,
+                  bool use_map, int blocks, cudaStream_t stream) {
+  if (!use_map) {
+    awing_tiles_kernel<scalar_t, kNoMap, kVectorized, kStoreLoss>
+        <<<blocks, kThreads, 0, stream>>>(a, c);
+  } else if (a.radius == 1) {
+    awing_tiles_kernel<scalar_t, 1, kVectorized, kStoreLoss><<<blocks, kThreads, 0, stream>>>(
+        a, c);
+  } else {
+    awing_tiles_kernel<scalar_t, kRuntimeRadius, kVectorized, kStoreLoss>
+        <<<blocks, kThreads, 0, stream>>>(a, c);
+  }
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
 template <typename scalar_t>
@@ -298,24 +403,29 @@ void launch_awing(const AWingProblem& p, int64_t map_kernel, int64_t reduction,
   a.target = p.target.const_data_ptr<scalar_t>();
   a.weight = p.weight.defined() ? p.weight.const_data_ptr<scalar_t>() : nullptr;
   a.loss_map = reduction == kNone ? loss.mutable_data_ptr<T>() : nullptr;
-  a.grad = grad.numel() > 0 ? grad.mutable_data_ptr<scalar_t>() : nullptr;
+  a.grad = grad.numel() > 0 ? grad.mutable_data_ptr<stored_grad_t<scalar_t>>() : nullptr;
   a.height = p.height;
   a.width = p.width;
-  a.tiles_x = (p.width + kTileW - 1) / kTileW;
-  a.tiles_y = (p.height + kTileH - 1) / kTileH;
-  a.num_tiles = p.planes * a.tiles_y * a.tiles_x;
+  const int64_t tiles_x = (p.width + kTileW - 1) / kTileW;
+  const int64_t tiles_y = (p.height + kTileH - 1) / kTileH;
+  const int64_t num_tiles = p.planes * tiles_y * tiles_x;
+  TORCH_CHECK(num_tiles < (int64_t(1) << 32), "awing_loss: pred has ", num_tiles,
+              " tiles of 64×64 pixels; at most 2^32 are supported");
+  a.tiles_x = uint32_t(tiles_x);
+  a.tiles_y = uint32_t(tiles_y);
+  a.num_tiles = uint32_t(num_tiles);
   a.radius = use_map ? static_cast<int>(map_kernel / 2) : 0;
   a.weight_per_pixel = p.weight_per_pixel;
   // Vec4 accesses need every row start aligned (width % 4) and every per-pixel base pointer
   // aligned (a contiguous() view can start at an odd storage offset).
   const size_t vec_align = alignof(Vec4<scalar_t>);
-  a.vectorized = p.width % kVec == 0 && aligned_for(a.pred, vec_align) &&
-                 aligned_for(a.target, vec_align) &&
-                 aligned_for(a.loss_map, alignof(Vec4<T>)) &&
-                 aligned_for(a.grad, vec_align) &&
-                 (!p.weight_per_pixel || aligned_for(a.weight, vec_align));
+  const bool vectorized = p.width % kVec == 0 && aligned_for(a.pred, vec_align) &&
+                          aligned_for(a.target, vec_align) &&
+                          aligned_for(a.loss_map, alignof(Vec4<T>)) &&
+                          aligned_for(a.grad, alignof(Vec4<stored_grad_t<scalar_t>>)) &&
+                          (!p.weight_per_pixel || aligned_for(a.weight, vec_align));
 
-  const int blocks = static_cast<int>(std::min(a.num_tiles, kMaxBlocks));
+  const int blocks = static_cast<int>(std::min(num_tiles, kMaxBlocks));
   at::Tensor partials;
   if (reduction != kNone) {
     partials = at::empty({blocks}, p.pred.options().dtype(c10::CppTypeToScalarType<T>::value));
@@ -325,28 +435,16 @@ void launch_awing(const AWingProblem& p, int64_t map_kernel, int64_t reduction,
   }
 
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
-  if (use_map) {
-    const int r = a.radius;
-    const size_t smem =
-        size_t(kTileH + 2 * r) * size_t(kTileW + (kTileW + 2 * r)) * sizeof(T);
-    auto kernel = awing_tiles_kernel<scalar_t, true>;
-    // Above the default 48 KiB (only fp64 with map_kernel ≥ 13: the largest size below it,
-    // fp64 k = 11, leaves > 2 KiB for the static warp sums) the kernel must opt in.
-    if (smem > kDefaultSharedBytes) {
-      const size_t limit = at::cuda::getCurrentDeviceProperties()->sharedMemPerBlockOptin;
-      TORCH_CHECK(smem <= limit, "awing_loss: map_kernel ", map_kernel, " in ",
-                  p.pred.scalar_type(), " needs ", smem,
-                  " bytes of shared memory per block, this GPU allows ", limit);
-      C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                          static_cast<int>(smem)));
-    }
-    kernel<<<blocks, kThreads, smem, stream>>>(a, c);
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  const bool store_loss = reduction == kNone;
+  if (vectorized && store_loss) {
+    launch_tiles<scalar_t, true, true>(a, c, use_map, blocks, stream);
+  } else if (vectorized) {
+    launch_tiles<scalar_t, true, false>(a, c, use_map, blocks, stream);
+  } else if (store_loss) {
+    launch_tiles<scalar_t, false, true>(a, c, use_map, blocks, stream);
   } else {
-    awing_tiles_kernel<scalar_t, false><<<blocks, kThreads, 0, stream>>>(a, c);
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    launch_tiles<scalar_t, false, false>(a, c, use_map, blocks, stream);
   }
-
   if (reduction != kNone) {
     const double divisor = reduction == kMean ? double(numel) : 1.0;
     finish_sum_kernel<T><<<1, kReduceThreads, 0, stream>>>(a.partials, blocks, divisor,
