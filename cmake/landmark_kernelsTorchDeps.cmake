@@ -39,6 +39,8 @@ if(CUDA_TOOLKIT_ROOT_DIR)
   if(LK_TORCH_CMAKE_DIR)
     file(GLOB _lk_wheel_libs "${LK_TORCH_CMAKE_DIR}/../../../../nvidia/*/lib")
     list(APPEND _lk_hints ${_lk_wheel_libs})
+    # Their headers too (cusparse.h, cublas_v2.h, ... that ATen/cuda includes), as in setup.py.
+    file(GLOB LK_CUDA_WHEEL_INCLUDES "${LK_TORCH_CMAKE_DIR}/../../../../nvidia/*/include")
   endif()
   find_library(CUDA_nvrtc_LIBRARY NAMES nvrtc libnvrtc.so.13 libnvrtc.so.12 HINTS ${_lk_hints})
 else()

@@ -6,14 +6,15 @@
 # Uses the machine's own python3 and torch (no venv, no downloads) and all its cores. Steps:
 #   build      the extension with its CUDA kernels required (pip install -e . --no-build-isolation)
 #   tests      the whole suite; fails also if any CUDA or Triton-on-GPU test was skipped
-#   bench      the benchmark table on the GPU
 #   memcheck racecheck initcheck synccheck
 #              compute-sanitizer over a small CUDA-only subset (pytest -k "$LK_SANITIZE_TESTS"),
-#              the four in parallel; any report fails
+#              any report fails; the four run in parallel, beside the tests
+#   bench      the benchmark table, alone on the GPU
 # Writes OUTDIR/<step>.log, OUTDIR/tests.xml and OUTDIR/summary.txt (device, versions, PASS/FAIL
 # per step, the bench table: one screen), rewritten after every step, and prints the summary.
 # The steps share a deadline (LK_GPU_CHECK_BUDGET_S, default 450 s; the target is < 8 min on an
-# H100 with 16 cores): a step still running then is stopped and fails, later ones are not run.
+# H100 with 16 cores), 90 s of it kept for the bench: a step still running at its limit is
+# stopped and fails, one that would start after it is not run (and fails).
 # Exit status: 0 all passed; 1 a step failed; 2 no CUDA GPU visible (nothing verified).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -56,7 +57,8 @@ record() {  # record STEP RC SECONDS NOTE
   summary
 }
 
-time_left() { echo $((DEADLINE - SECONDS)); }
+RESERVE=0  # seconds of the deadline kept back for the bench, while tests and sanitizers run
+time_left() { echo $((DEADLINE - RESERVE - SECONDS)); }
 limit() { timeout "$(time_left)" "$@"; }  # limit COMMAND...: COMMAND under the deadline (124)
 
 run_step() {  # run_step STEP FUNCTION: FUNCTION's output in $DIR/STEP.log
@@ -148,23 +150,28 @@ if ! "$PY" -c "import sys, torch; sys.exit(not torch.cuda.is_available())"; then
   exit 2
 fi
 
+# The suite and the sanitizers run side by side (the GPU has room for both; neither is timed),
+# then the bench alone on an idle GPU, with time kept for it.
 run_step build build
 if [ "$FAILED" = 0 ]; then
-  run_step tests tests
-  run_step bench bench
-  if ! command -v compute-sanitizer > /dev/null; then
-    record sanitizer 1 0 "compute-sanitizer not found"
-  elif [ "$(time_left)" -le 10 ]; then
-    for tool in "${SANITIZERS[@]}"; do record "$tool" 1 0 "not run: out of time"; done
-  else
-    t0=$SECONDS
-    for tool in "${SANITIZERS[@]}"; do (sanitize "$tool"; echo $? > "$DIR/$tool.rc") & done
-    wait
+  RESERVE=90
+  if command -v compute-sanitizer > /dev/null; then
     for tool in "${SANITIZERS[@]}"; do
-      rc=$(cat "$DIR/$tool.rc") && rm -f "$DIR/$tool.rc"
-      record "$tool" "$rc" $((SECONDS - t0)) "$(note "$tool" "$rc")"
+      (t0=$SECONDS; sanitize "$tool"; echo "$? $((SECONDS - t0))" > "$DIR/$tool.rc") &
     done
   fi
+  run_step tests tests
+  wait
+  if ! command -v compute-sanitizer > /dev/null; then
+    record sanitizer 1 0 "compute-sanitizer not found"
+  else
+    for tool in "${SANITIZERS[@]}"; do
+      read -r rc secs < "$DIR/$tool.rc" && rm -f "$DIR/$tool.rc"
+      record "$tool" "$rc" "$secs" "$(note "$tool" "$rc")"
+    done
+  fi
+  RESERVE=0
+  run_step bench bench
 fi
 cat "$DIR/summary.txt"
 exit "$FAILED"

@@ -1,9 +1,10 @@
 """The project installs as users install it (CI step 2: `bash scripts/test.sh -m packaging`).
 
-Each check works on a copy of the project and new environments that see this interpreter's
-packages (torch, setuptools, pip, build, wheel) but not its landmark_kernels. Builds are CPU-only
-(LK_BUILD_CUDA=0, LK_WITH_CUDA=OFF): the main build (CI step 1) compiles the CUDA kernels once,
-with the same setup.py. Deselected from the default run (pyproject.toml): minutes of compiling.
+The checks build from the sdist of a copy of the project, unpacked, in new environments that
+see this interpreter's packages (torch, setuptools, pip, build, wheel) but not its
+landmark_kernels. Builds are CPU-only (LK_BUILD_CUDA=0, LK_WITH_CUDA=OFF): the main build (CI
+step 1) compiles the CUDA kernels, with the same setup.py. Deselected from the default run
+(pyproject.toml): minutes of compiling.
 """
 
 import os
@@ -126,15 +127,31 @@ def _assert_computes(env, cwd):
 
 
 @pytest.fixture(scope="module")
-def source(tmp_path_factory):
-    return _copy_source(tmp_path_factory.mktemp("pkg") / "src")
+def env(tmp_path_factory):
+    """The environment the project is built in and installed into, again and again: its paths
+    (in the compile flags) stay the same, so setup.py's objects are reused, as in a venv."""
+    return Env(tmp_path_factory.mktemp("env") / "env")
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    """The environment the source copy is installed into, again and again: its paths (in the
-    compile flags) stay the same, so setup.py's objects are reused, as in a developer's venv."""
-    return Env(tmp_path_factory.mktemp("env") / "env")
+def sdist(tmp_path_factory, env):
+    """(the sdist of a copy of the project, that copy): `python -m build --sdist`."""
+    copy = _copy_source(tmp_path_factory.mktemp("copy") / "src")
+    dist = str(tmp_path_factory.mktemp("dist"))
+    env.run(["-m", "build", "--sdist", "--no-isolation", "--outdir", dist, "."], cwd=copy)
+    (path,) = [os.path.join(dist, f) for f in os.listdir(dist) if f.endswith(".tar.gz")]
+    return path, copy
+
+
+@pytest.fixture(scope="module")
+def source(sdist, tmp_path_factory):
+    """The unpacked sdist. Every build below starts from it, as `python -m build` builds its
+    wheel from the unpacked sdist: so they prove it complete, and share their objects."""
+    dst = tmp_path_factory.mktemp("sdist")
+    with tarfile.open(sdist[0]) as tar:
+        tar.extractall(dst, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+    (top,) = os.listdir(dst)
+    return str(dst / top)
 
 
 @pytest.fixture(scope="module")
@@ -185,24 +202,25 @@ def test_install_puts_only_our_namespace_in_site_packages(source, env, workdir):
     assert {n for n in ours if not n.endswith(".dist-info")} == {"landmark_kernels"}
 
 
-def test_sdist_builds_a_wheel_that_installs_elsewhere(source, env, workdir, tmp_path):
-    """`python -m build --no-isolation`: the sdist carries every source (the wheel is built from
-    it), and the wheel installs into a second environment with the same torch and runs."""
-    dist = str(tmp_path / "dist")
-    env.run(["-m", "build", "--no-isolation", "--outdir", dist, "."], cwd=source)
-    (sdist,) = [os.path.join(dist, f) for f in os.listdir(dist) if f.endswith(".tar.gz")]
-    (wheel,) = [os.path.join(dist, f) for f in os.listdir(dist) if f.endswith(".whl")]
-
-    with tarfile.open(sdist) as tar:
+def test_sdist_carries_every_source(sdist):
+    path, copy = sdist
+    with tarfile.open(path) as tar:
         in_sdist = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
-    wanted = {os.path.relpath(os.path.join(d, f), source)
+    wanted = {os.path.relpath(os.path.join(d, f), copy)
               for top in ("csrc", "cmake", "triton_kernels", "landmark_kernels", "tests", "bench",
                           "scripts")
-              for d, _, files in os.walk(os.path.join(source, top)) for f in files
-              if not f.endswith((".so", ".pyc"))}
-    wanted |= {"CMakeLists.txt", "setup.py", "pyproject.toml", "LICENSE", "README.md"}
+              for d, _, files in os.walk(os.path.join(copy, top)) for f in files}
+    wanted |= {"CMakeLists.txt", "setup.py", "pyproject.toml", "MANIFEST.in", "LICENSE",
+               "README.md", "requirements.txt"}
     assert wanted - in_sdist == set(), "files missing from the sdist"
 
+
+def test_wheel_from_the_sdist_installs_elsewhere(source, env, workdir, tmp_path):
+    """The wheel `python -m build --no-isolation` makes (from the unpacked sdist) installs into
+    a second environment with the same torch and runs; it holds nothing but our namespace."""
+    dist = str(tmp_path / "dist")
+    env.run(["-m", "build", "--wheel", "--no-isolation", "--outdir", dist, "."], cwd=source)
+    (wheel,) = [os.path.join(dist, f) for f in os.listdir(dist) if f.endswith(".whl")]
     with zipfile.ZipFile(wheel) as whl:
         tops = {name.split("/")[0] for name in whl.namelist()}
     assert {t for t in tops if not t.endswith(".dist-info")} == {"landmark_kernels"}
@@ -222,6 +240,7 @@ def _recipe():
 
 
 def test_cmake_recipe_and_a_downstream_project(source, workdir, tmp_path):
+    # (source: the unpacked sdist, which thus carries the CMake files too)
     """The CMake recipe exactly as documented (python is this environment's), then a downstream
     project that find_package(landmark_kernels) and runs an op; Python can load the library."""
     prefix = str(tmp_path / "prefix")
