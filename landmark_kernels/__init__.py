@@ -8,6 +8,8 @@ from . import _extension  # noqa: F401  (loads the compiled ops first)
 from . import nn, reference
 from ._backends import BACKENDS, available_backends
 from .awing import awing_loss
+from .graph import LandmarkGraph
 
-__all__ = ["BACKENDS", "available_backends", "awing_loss", "nn", "reference"]
+__all__ = ["BACKENDS", "LandmarkGraph", "available_backends", "awing_loss", "nn",
+           "reference"]
 __version__ = "0.1.0"
