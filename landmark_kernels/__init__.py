@@ -9,7 +9,8 @@ from . import nn, reference
 from ._backends import BACKENDS, available_backends
 from .awing import awing_loss
 from .graph import LandmarkGraph
+from .graph_aggregate import graph_relational_aggregate
 
-__all__ = ["BACKENDS", "LandmarkGraph", "available_backends", "awing_loss", "nn",
-           "reference"]
+__all__ = ["BACKENDS", "LandmarkGraph", "available_backends", "awing_loss",
+           "graph_relational_aggregate", "nn", "reference"]
 __version__ = "0.1.0"

@@ -1,8 +1,12 @@
 """nn.Module wrappers with mmpose-compatible constructor arguments and forward signatures."""
 
+import math
+
 import torch
 
 from .awing import awing_loss
+from .graph import LandmarkGraph
+from .graph_aggregate import graph_relational_aggregate
 
 
 class AdaptiveWingLoss(torch.nn.Module):
@@ -39,3 +43,66 @@ class AdaptiveWingLoss(torch.nn.Module):
                           map_kernel=self.map_kernel, target_weight=target_weight,
                           reduction=self.reduction, backend=self.backend)
         return loss * self.loss_weight
+
+
+class GraphRelationalConv(torch.nn.Module):
+    """SDFL graph-relational convolution: the official SemGraphConv, or DynamicGConv when
+    dynamic=True, with the fused sparse aggregation (lk.graph_relational_aggregate).
+
+    Args: in_features, out_features; graph: a LandmarkGraph (e.g. LandmarkGraph.preset(
+    "wflw98_top3")), copied into non-persistent buffers so that .to(device) moves it;
+    dynamic: False = SemGraphConv (learned logits e (1,E), shared by the batch, row
+    orientation); True = DynamicGConv (forward takes per-sample logits (B,E), transposed
+    orientation); bias=True; backend="auto".
+
+    Parameters as the official layers, so their state dicts load unchanged: W (2,in,out) xavier-
+    uniform with gain 1.414, e (1,E) = 1 (not dynamic), bias (out,) uniform in ±1/√out.
+    forward(x) or forward(x, logits) when dynamic: x (B,N,in) -> (B,N,out). x·W0 and x·W1 are
+    one GEMM (x·[W0 W1]); the softmax, gather, diagonal split and bias are the fused op.
+    """
+
+    def __init__(self, in_features, out_features, graph, dynamic=False, bias=True, *,
+                 backend="auto"):
+        super().__init__()
+        if not isinstance(graph, LandmarkGraph):
+            raise TypeError(f"graph must be a LandmarkGraph, got {type(graph).__name__}")
+        self.in_features, self.out_features = in_features, out_features
+        self.dynamic, self.backend = dynamic, backend
+        self.num_nodes, self._has_empty_rows = graph.num_nodes, graph.has_empty_rows
+        self.W = torch.nn.Parameter(torch.zeros(2, in_features, out_features))
+        torch.nn.init.xavier_uniform_(self.W, gain=1.414)
+        if dynamic:
+            self.register_parameter("e", None)
+        else:
+            self.e = torch.nn.Parameter(torch.ones(1, graph.num_edges))
+        if bias:
+            self.bias = torch.nn.Parameter(torch.empty(out_features))
+            stdv = 1.0 / math.sqrt(out_features)
+            self.bias.data.uniform_(-stdv, stdv)
+        else:
+            self.register_parameter("bias", None)
+        for name in ("rowptr", "col", "row", "t_rowptr", "t_col", "perm"):
+            self.register_buffer(name, getattr(graph, name), persistent=False)
+
+    @property
+    def graph(self):
+        """The layer's LandmarkGraph, on the device of its buffers."""
+        return LandmarkGraph(self.rowptr, self.col, self.row, self.t_rowptr, self.t_col,
+                             self.perm, self.num_nodes, self._has_empty_rows)
+
+    def forward(self, x, logits=None):
+        if self.dynamic and logits is None:
+            raise ValueError("logits (B,E) are required when dynamic=True")
+        if not self.dynamic and logits is not None:
+            raise ValueError("logits are learned (self.e) when dynamic=False; do not pass them")
+        if x.dim() != 3 or x.shape[-1] != self.in_features:
+            raise ValueError(f"x must be (B,N,{self.in_features}), got {tuple(x.shape)}")
+        weight = self.W.permute(1, 0, 2).reshape(self.in_features, 2 * self.out_features)
+        h_self, h_neigh = torch.matmul(x, weight).unflatten(-1, (2, self.out_features)).unbind(-2)
+        return graph_relational_aggregate(
+            h_self, h_neigh, logits if self.dynamic else self.e.reshape(-1), self.graph,
+            self.bias, transposed=self.dynamic, backend=self.backend)
+
+    def extra_repr(self):
+        return (f"{self.in_features} -> {self.out_features}, nodes={self.num_nodes}, "
+                f"edges={self.col.shape[0]}, dynamic={self.dynamic}")
