@@ -1,7 +1,6 @@
 #pragma once
 // What the CPU and CUDA AWing kernels share on the host: argument checks and output allocation.
 #include <ATen/ATen.h>
-#include <ATen/OpMathType.h>
 
 #include <optional>
 #include <tuple>
@@ -26,16 +25,17 @@ inline AWingProblem prepare_awing(const at::Tensor& pred, const at::Tensor& targ
                                   const std::optional<at::Tensor>& target_weight, double alpha,
                                   double omega, double epsilon, double theta, double map_weight,
                                   double map_threshold, int64_t map_kernel, int64_t reduction) {
-  TORCH_CHECK(pred.dim() == 4, "pred must be (B,K,H,W), got ", pred.sizes());
+  TORCH_CHECK(pred.dim() == 4, "pred must have 4 dimensions (B,K,H,W), got ", pred.sizes());
   check_floating(pred, "pred");
   check_like(target, "target", pred, "pred");
   TORCH_CHECK(target.sizes() == pred.sizes(), "target must have the shape of pred ", pred.sizes(),
               ", got ", target.sizes());
-  check_finite(alpha, "alpha");
+  check_positive(alpha, "alpha");
   check_positive(omega, "omega");
   check_positive(epsilon, "epsilon");
   check_positive(theta, "theta");
-  check_finite(map_weight, "map_weight");
+  TORCH_CHECK(std::isfinite(map_weight) && map_weight >= 0,
+              "map_weight must be a finite number >= 0, got ", map_weight);
   check_finite(map_threshold, "map_threshold");
   TORCH_CHECK(map_kernel >= 1 && map_kernel % 2 == 1 && map_kernel <= kMaxMapKernel,
               "map_kernel must be an odd integer in [1, ", kMaxMapKernel, "], got ", map_kernel);
@@ -59,22 +59,8 @@ inline AWingProblem prepare_awing(const at::Tensor& pred, const at::Tensor& targ
   }
   p.consts = {alpha,      omega,         theta,
               1.0 / epsilon, map_weight, map_threshold,
-              stored_grad_scale(reduction, pred.numel(), pred.scalar_type())};
+              stored_grad_scale(reduction, pred)};
   return p;
-}
-
-// Loss holds the per-pixel map for "none", else a 0-dim tensor, in the accumulation dtype
-// (fp32, fp64 for fp64 input: an fp16 sum over a batch of heatmaps would overflow); grad has
-// pred's dtype and is empty unless requested.
-inline std::tuple<at::Tensor, at::Tensor> allocate_loss_outputs(const at::Tensor& pred,
-                                                                int64_t reduction,
-                                                                bool compute_grad) {
-  const auto loss_options = pred.options().dtype(at::toOpMathType(pred.scalar_type()));
-  at::Tensor loss = reduction == kNone ? at::empty(pred.sizes(), loss_options)
-                                       : at::empty({}, loss_options);
-  at::Tensor grad = compute_grad ? at::empty_like(pred, at::MemoryFormat::Contiguous)
-                                 : at::empty({0}, pred.options());
-  return {loss, grad};
 }
 
 }  // namespace landmark_kernels

@@ -49,7 +49,8 @@ LK_HD T awing_pixel(T diff, T y, const AWingConsts<T>& c, T* grad) {
   const T zero_pow = e > T(0) ? T(0) : (e == T(0) ? T(1) : T(INFINITY));
   const T t = at_zero ? zero_pow : Math::exp(e * Math::log(safe_x * c.inv_epsilon));
   const T g = at_zero ? T(0) : c.omega * e * t / (safe_x * (T(1) + t));
-  *grad = diff > T(0) ? g : (diff < T(0) ? -g : T(0));
+  // diff·0 is 0 at δ = 0 and NaN for a NaN input, which propagates (SPEC: NaN in, NaN out).
+  *grad = diff > T(0) ? g : (diff < T(0) ? -g : diff * T(0));
   return c.omega * Math::log1p(t) + g * (delta - x);
 }
 

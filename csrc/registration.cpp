@@ -14,6 +14,27 @@ TORCH_LIBRARY(landmark_kernels, m) {
       "awing_loss_triton(Tensor pred, Tensor target, Tensor? target_weight, float alpha, "
       "float omega, float epsilon, float theta, float map_weight, float map_threshold, "
       "int map_kernel, int reduction, bool compute_grad) -> (Tensor, Tensor)");
+  // Coordinate losses (SPEC §2–§4), pred/target (B,N,D); target_weight and phi (B,N), (B,N,1)
+  // or (B,N,D). reduction 3 is "batchmean" (sum / B). Their grad is exact (the reduction's
+  // divisor folded in), stored in fp32 for fp16 pred, else in pred's dtype.
+  m.def(
+      "wing_loss(Tensor pred, Tensor target, Tensor? target_weight, float omega, float epsilon, "
+      "int reduction, bool compute_grad) -> (Tensor, Tensor)");
+  m.def(
+      "wing_loss_triton(Tensor pred, Tensor target, Tensor? target_weight, float omega, "
+      "float epsilon, int reduction, bool compute_grad) -> (Tensor, Tensor)");
+  m.def(
+      "soft_wing_loss(Tensor pred, Tensor target, Tensor? target_weight, float omega1, "
+      "float omega2, float epsilon, int reduction, bool compute_grad) -> (Tensor, Tensor)");
+  m.def(
+      "soft_wing_loss_triton(Tensor pred, Tensor target, Tensor? target_weight, float omega1, "
+      "float omega2, float epsilon, int reduction, bool compute_grad) -> (Tensor, Tensor)");
+  m.def(
+      "acr_loss(Tensor pred, Tensor target, Tensor phi, float lam, int reduction, "
+      "bool compute_grad) -> (Tensor, Tensor)");
+  m.def(
+      "acr_loss_triton(Tensor pred, Tensor target, Tensor phi, float lam, int reduction, "
+      "bool compute_grad) -> (Tensor, Tensor)");
   // The backward of the fused losses: grad *= scale in place, in fp32; scale is 0-dim or grad's
   // shape. A 0-dim scale equal to 1 leaves grad untouched, decided on the device (no host sync).
   m.def("scale_grad_(Tensor(a!) grad, Tensor scale) -> ()");

@@ -8,9 +8,10 @@ from . import _extension  # noqa: F401  (loads the compiled ops first)
 from . import nn, reference
 from ._backends import BACKENDS, available_backends
 from .awing import awing_loss
+from .coord_losses import acr_loss, soft_wing_loss, wing_loss
 from .graph import LandmarkGraph
 from .graph_aggregate import graph_relational_aggregate
 
-__all__ = ["BACKENDS", "LandmarkGraph", "available_backends", "awing_loss",
-           "graph_relational_aggregate", "nn", "reference"]
+__all__ = ["BACKENDS", "LandmarkGraph", "acr_loss", "available_backends", "awing_loss",
+           "graph_relational_aggregate", "nn", "reference", "soft_wing_loss", "wing_loss"]
 __version__ = "0.1.0"

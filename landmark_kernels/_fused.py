@@ -1,19 +1,26 @@
 """Registration shared by the fused loss ops.
 
-A fused loss op has the schema `(Tensor pred, ..., int reduction, bool compute_grad)
--> (Tensor loss, Tensor grad)`: its forward kernel writes the loss and, when asked, the gradient
-∂loss/∂pred for grad_output = 1 into a new buffer (the mean's 1/N folded in, except in fp16:
-see `stored_grad_scale`). The backward registered here only scales that buffer by grad_output,
-in place with `scale_grad_`, which leaves it untouched when grad_output is 1: the common backward
-makes no pass over the data. Adding a loss op = one `register_fused_loss` call.
+A fused loss op `landmark_kernels::<name>` (and its Triton twin `<name>_triton`) has the schema
+`(Tensor pred, ..., int reduction, bool compute_grad) -> (Tensor loss, Tensor grad)`. Its
+forward kernel writes the loss and, when asked, the exact gradient ∂loss/∂pred for
+grad_output = 1 (the reduction's divisor folded in) into a new buffer, so the backward has only
+to multiply that buffer by grad_output. Adding a loss op = one `register_fused_loss` call.
+
+The op itself is functional: its outputs never change after it returns. The public functions
+drop the gradient output and mark it private (`keep_grad_private`); for a private buffer, the
+backward scales in place with `scale_grad_`, which leaves it untouched when grad_output is 1, so
+the common backward makes no pass over the data. Anyone else holding the buffer (a direct
+torch.ops caller, opcheck) gets an out-of-place product instead.
 """
 
 import torch
 
+from ._backends import TRITON_INTERPRET
 from ._extension import HAS_CUDA_KERNELS
 
-REDUCTION_CODES = {"none": 0, "mean": 1, "sum": 2}
-_MEAN = REDUCTION_CODES["mean"]
+REDUCTION_CODES = {"none": 0, "mean": 1, "sum": 2, "batchmean": 3}
+_NONE, _MEAN, _BATCHMEAN = 0, 1, 3
+_PRIVATE = "_landmark_kernels_private_grad"
 
 
 def loss_dtype(dtype):
@@ -21,40 +28,53 @@ def loss_dtype(dtype):
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-def _mean_left_to_backward(reduction, dtype):
-    # fp16's range would flush 1/N-sized stored values (N ~ 1e7 for heatmaps) to zero.
-    return reduction == _MEAN and dtype == torch.float16
+def grad_dtype(dtype):
+    """The stored gradient's dtype: pred's, except fp32 for fp16, whose range would overflow or
+    flush the exact per-element gradient (1/N-sized for a mean over ~1e7 pixels)."""
+    return torch.float32 if dtype == torch.float16 else dtype
 
 
-def stored_grad_scale(reduction, numel, dtype):
-    """Factor the kernels fold into the stored gradient (C++: common.h stored_grad_scale): the
-    mean's 1/N, except in fp16, where the backward applies it, in fp32."""
-    folded = reduction == _MEAN and not _mean_left_to_backward(reduction, dtype)
-    return 1.0 / numel if folded and numel > 0 else 1.0
+def stored_grad_scale(reduction, shape):
+    """The reduction's 1/divisor that the kernels fold into the stored gradient: 1/numel for
+    "mean", 1/batch for "batchmean", else 1 (C++: common.h stored_grad_scale)."""
+    divisor = 1
+    if reduction == _MEAN:
+        divisor = shape.numel()
+    elif reduction == _BATCHMEAN:
+        divisor = shape[0]
+    return 1.0 / divisor if divisor > 0 else 1.0
 
 
 def fused_outputs_like(pred, reduction, compute_grad):
     """Empty (loss, grad) as every kernel returns them; also the fake (meta) implementation."""
-    loss = pred.new_empty(pred.shape if reduction == 0 else (), dtype=loss_dtype(pred.dtype))
-    grad = torch.empty_like(pred, memory_format=torch.contiguous_format) if compute_grad \
-        else pred.new_empty(0)
+    loss = pred.new_empty(pred.shape if reduction == _NONE else (), dtype=loss_dtype(pred.dtype))
+    grad = torch.empty(pred.shape, dtype=grad_dtype(pred.dtype), device=pred.device) \
+        if compute_grad else pred.new_empty(0)
     return loss, grad
+
+
+def keep_grad_private(grad):
+    """Mark the op's gradient output as dropped by the caller, so that the backward may scale it
+    in place (see the module docstring). Call it only on a buffer no one else references."""
+    if not torch.compiler.is_compiling():  # traced graphs scale out of place anyway
+        setattr(grad, _PRIVATE, True)
 
 
 def _setup_context(ctx, inputs, output):
     _, grad = output
     ctx.mark_non_differentiable(grad)
     ctx.save_for_backward(grad)
-    ctx.mean_left = _mean_left_to_backward(inputs[-2], inputs[0].dtype)
+    ctx.pred_dtype = inputs[0].dtype
     ctx.compute_grad = inputs[-1]
     ctx.num_inputs = len(inputs)
 
 
-def _may_scale_in_place(grad):
-    # The stored gradient becomes the returned one, scaled in place (a no-op for grad_output 1),
-    # unless the graph is kept for another backward (retain_graph, gradcheck), which must find it
-    # intact, or is being traced (torch.compile: out of place lets Inductor fuse the product).
-    return (type(grad) is torch.Tensor and not torch.compiler.is_compiling()
+def _may_scale_in_place(grad, pred_dtype):
+    # Only a private buffer in pred's dtype, and only when the graph is freed: a kept graph
+    # (retain_graph, gradcheck) must find it intact for the next backward, and a traced one
+    # (torch.compile) is better served out of place, which Inductor fuses.
+    return (getattr(grad, _PRIVATE, False) and grad.dtype == pred_dtype
+            and not torch.compiler.is_compiling()
             and not torch._C._autograd._get_current_graph_task_keep_graph())
 
 
@@ -68,12 +88,11 @@ def _backward(ctx, grad_loss, _grad_of_grad):
         # derivative through it would be silently wrong.
         raise RuntimeError("landmark_kernels losses do not support double backward "
                            "(create_graph=True); use backend='torch' for that")
-    scale = grad_loss / grad.numel() if ctx.mean_left else grad_loss
-    if _may_scale_in_place(grad):
-        torch.ops.landmark_kernels.scale_grad_(grad, scale)
+    if _may_scale_in_place(grad, ctx.pred_dtype):
+        torch.ops.landmark_kernels.scale_grad_(grad, grad_loss)
         grad_pred = grad
-    else:  # fp32 product, one rounding to grad's dtype (scale is fp32: the loss dtype)
-        grad_pred = (grad.to(scale.dtype) * scale).to(grad.dtype)
+    else:  # product in the loss dtype (fp32/fp64), one rounding to pred's dtype
+        grad_pred = (grad.to(grad_loss.dtype) * grad_loss).to(ctx.pred_dtype)
     return (grad_pred,) + (None,) * (ctx.num_inputs - 1)
 
 
@@ -86,10 +105,37 @@ if not HAS_CUDA_KERNELS:  # a CPU-only build still serves CUDA tensors (Triton b
     torch.library.impl("landmark_kernels::scale_grad_", "cuda")(_scale_grad_torch)
 
 
-def register_fused_loss(qualname):
-    """Register fake, autograd and autocast (fp32) rules for the fused loss op `qualname`."""
-    torch.library.register_fake(qualname)(
-        lambda pred, *args: fused_outputs_like(pred, args[-2], args[-1]))
-    torch.library.register_autograd(qualname, _backward, setup_context=_setup_context)
-    for device_type in ("cpu", "cuda"):
-        torch.library.register_autocast(qualname, device_type, torch.float32)
+def register_fused_loss(name, *, check, triton_kernel):
+    """Register `landmark_kernels::<name>` and `<name>_triton` (schemas in registration.cpp).
+
+    check(*op_args): validates the raw op arguments as the C++ kernels' TORCH_CHECKs do, raising
+        ValueError/TypeError naming the argument; the fake kernels and the Triton op run it.
+    triton_kernel(): returns the Triton implementation (imported lazily: triton is optional),
+        called as fn(*op_args, loss=..., grad=..., grad_scale=...) with the outputs allocated
+        here and the reduction's factor for the stored gradient.
+    Registers for both ops the fake kernel, the autograd rule (the backward above) and autocast
+    (fp32); and the Triton op's CPU/CUDA kernel. On CPU tensors without TRITON_INTERPRET there
+    is no Triton to run, so the C++ CPU kernel (same contract) stands in: the op stays usable
+    (opcheck, torch.compile) on any machine.
+    """
+    native = getattr(torch.ops.landmark_kernels, name).default
+
+    def fake(*args):
+        check(*args)
+        return fused_outputs_like(args[0], args[-2], args[-1])
+
+    def triton_impl(*args):
+        check(*args)
+        pred, reduction, compute_grad = args[0], args[-2], args[-1]
+        if pred.device.type == "cpu" and not TRITON_INTERPRET:
+            return native(*args)
+        loss, grad = fused_outputs_like(pred, reduction, compute_grad)
+        return triton_kernel()(*args, loss=loss, grad=grad,
+                               grad_scale=stored_grad_scale(reduction, pred.shape))
+
+    for qualname in (f"landmark_kernels::{name}", f"landmark_kernels::{name}_triton"):
+        torch.library.register_fake(qualname)(fake)
+        torch.library.register_autograd(qualname, _backward, setup_context=_setup_context)
+        for device_type in ("cpu", "cuda"):
+            torch.library.register_autocast(qualname, device_type, torch.float32)
+    torch.library.impl(f"landmark_kernels::{name}_triton", ("cpu", "cuda"))(triton_impl)

@@ -5,6 +5,8 @@ Triton kernels are tested against. They favour clarity over speed, use plain aut
 written so that autograd itself never produces NaN where the SPEC defines a gradient.
 """
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -15,8 +17,11 @@ def weighted_loss_map(target, *, map_weight=10.0, map_threshold=0.2, map_kernel=
     """AWing weighted loss map factor W·M + 1 (AWing paper §4.3), shape of `target` (B,K,H,W).
 
     M = 1 where the map_kernel×map_kernel grey dilation of the target exceeds map_threshold
-    (strict). The dilation is a max pool with −inf padding, i.e. scipy's grey_dilation.
+    (strict). The dilation is a max pool with −inf padding, i.e. scipy's grey_dilation; like
+    max_pool2d, a NaN in the window makes the dilated value NaN, hence M = 0 there.
     """
+    if target.numel() == 0:  # max_pool2d rejects empty planes; an empty map is all ones
+        return torch.ones_like(target)
     dilated = F.max_pool2d(target, map_kernel, stride=1, padding=map_kernel // 2)
     return map_weight * (dilated > map_threshold).to(target.dtype) + 1.0
 
@@ -27,22 +32,29 @@ def _upcast(pred, *others):
     return (pred.to(dtype),) + tuple(None if t is None else t.detach().to(dtype) for t in others)
 
 
-def _apply_target_weight(pred, target, target_weight):
-    """mmpose semantics: the loss sees (pred·w, target·w); w is (B,K) or (B,K,H,W)."""
+def _weighted_difference(pred, target, target_weight):
+    """mmpose semantics: the loss sees (pred·w, target·w), w (B,K[,H,W]) or (B,N[,D]). Returns
+    (pred·w − target·w, target·w), the difference formed as (pred − target)·w: exact where
+    pred ≈ target, where the AWing gradient ∝ δ^(α−y−1) magnifies any rounding of δ."""
     if target_weight is None:
-        return pred, target
+        return pred - target, target
     w = target_weight
-    if w.dim() == 2:
-        w = w[:, :, None, None]
-    return pred * w, target * w
+    while w.dim() < pred.dim():
+        w = w.unsqueeze(-1)
+    return (pred - target) * w, target * w
 
 
 def _reduce(loss, reduction):
+    """Sum in a fixed order, whatever the thread count: rows of 4096 (each summed by one
+    thread), then the row sums (one thread below 32768 rows, i.e. 1.3e8 elements)."""
+    if reduction == "none":
+        return loss
+    flat = loss.reshape(-1)
+    rows = F.pad(flat, (0, (-flat.numel()) % 4096)).view(-1, 4096)
+    total = rows.sum(dim=1).sum()
     if reduction == "mean":  # an empty batch gives 0, not nan
-        return loss.sum() / max(loss.numel(), 1)
-    if reduction == "sum":
-        return loss.sum()
-    return loss
+        return total / max(loss.numel(), 1)
+    return total
 
 
 def awing_loss(pred, target, *, alpha=2.1, omega=14.0, epsilon=1.0, theta=0.5,
@@ -55,13 +67,17 @@ def awing_loss(pred, target, *, alpha=2.1, omega=14.0, epsilon=1.0, theta=0.5,
     "mean"/"sum", a (B,K,H,W) per-pixel loss for "none", in fp32 (fp64 for fp64 pred).
     """
     pred, target, target_weight = _upcast(pred, target.detach(), target_weight)
-    pred, target = _apply_target_weight(pred, target, target_weight)
-    delta = (target - pred).abs()
+    diff, target = _weighted_difference(pred, target, target_weight)
+    # δ = |diff| with a NaN-propagating derivative (torch's abs has derivative sign(NaN) = 0):
+    # NaN in gives NaN loss and gradient in every backend.
+    sign = torch.where(diff > 0, 1.0, torch.where(diff < 0, -1.0, diff * 0))
+    delta = diff * sign
     exponent = alpha - target
-    # Small errors, eq. 6 first branch. The power is taken on a safe base so that autograd does
-    # not form 0·inf = NaN at δ = 0, where the SPEC defines the gradient as 0.
+    # Small errors, eq. 6 first branch. The power is taken on a safe base wherever the branch is
+    # not used, so that autograd does not form 0·inf = NaN at δ = 0 (where the gradient is
+    # defined as 0) or inf/inf = NaN at δ = inf (where it is the slope A of the other branch).
     is_small = delta < theta
-    safe_delta = torch.where(delta > 0, delta, torch.ones_like(delta))
+    safe_delta = torch.where(is_small & (delta > 0), delta, torch.ones_like(delta))
     small = omega * torch.log1p(torch.pow(safe_delta / epsilon, exponent))
     small = torch.where(delta > 0, small,
                         omega * torch.log1p(torch.pow(torch.zeros_like(delta), exponent)))
@@ -74,6 +90,80 @@ def awing_loss(pred, target, *, alpha=2.1, omega=14.0, epsilon=1.0, theta=0.5,
         loss = loss * weighted_loss_map(target, map_weight=map_weight,
                                         map_threshold=map_threshold, map_kernel=map_kernel)
     return _reduce(loss, reduction)
+
+
+# ---------------------------------------------------------------------------------------------
+# Coordinate losses (SPEC §2–§5): pred, target (B,N,D), D = 2 usually.
+
+COORD_REDUCTIONS = ("none", "mean", "sum", "batchmean")
+
+
+def _coord_delta(pred, target, target_weight=None):
+    """δ = |(pred − target)·w| (mmpose's loss(pred·w, target·w), formed without the rounding of
+    pred·w − target·w), w (B,N), (B,N,1) or (B,N,D). Its derivative is sign(diff), except NaN
+    at NaN (torch's abs has sign(NaN) = 0): NaN in gives NaN loss and gradient."""
+    pred, target, target_weight = _upcast(pred, target, target_weight)
+    diff, _ = _weighted_difference(pred, target, target_weight)
+    sign = torch.where(diff > 0, 1.0, torch.where(diff < 0, -1.0, diff * 0))
+    return diff * sign
+
+
+def _reduce_coord(loss, reduction):
+    """"batchmean" = sum over all but the batch dim, mean over the batch (mmpose: mean(sum(l,
+    dim=[1,2]), dim=0)); an empty batch gives 0. Fixed summation order, as `_reduce`."""
+    if reduction == "batchmean":
+        return _reduce(loss, "sum") / max(loss.shape[0], 1)
+    return _reduce(loss, reduction)
+
+
+def wing_loss(pred, target, *, omega=10.0, epsilon=2.0, target_weight=None,
+              reduction="batchmean"):
+    """Wing loss (Feng et al., CVPR 2018, eq. 5): δ < ω: ω·ln(1 + δ/ε); else δ − C with
+    C = ω − ω·ln(1 + ω/ε), δ = |pred − target|·w.
+
+    pred, target: (B,N,D); target_weight None, (B,N), (B,N,1) or (B,N,D). Reduction
+    "batchmean" (default, mmpose), "mean", "sum" or "none". fp32 result (fp64 for fp64 pred);
+    no gradient to target or target_weight; the gradient at δ = 0 is 0. NaN in pred or target
+    gives NaN loss and gradient at that element, ±inf the formula's limit.
+    """
+    delta = _coord_delta(pred, target, target_weight)
+    c = omega - omega * math.log1p(omega / epsilon)
+    loss = torch.where(delta < omega, omega * torch.log1p(delta / epsilon), delta - c)
+    return _reduce_coord(loss, reduction)
+
+
+def soft_wing_loss(pred, target, *, omega1=2.0, omega2=20.0, epsilon=0.5, target_weight=None,
+                   reduction="batchmean"):
+    """SoftWing loss (Lin et al., SDFL, TIP 2021, eq. 12; mmpose SoftWingLoss): δ < ω1: δ; else
+    ω2·ln(1 + δ/ε) + B with B = ω1 − ω2·ln(1 + ω1/ε). Shapes, target_weight and reductions as
+    `wing_loss`; the gradient at δ = 0 is 0.
+    """
+    delta = _coord_delta(pred, target, target_weight)
+    b = omega1 - omega2 * math.log1p(omega1 / epsilon)
+    loss = torch.where(delta < omega1, delta, omega2 * torch.log1p(delta / epsilon) + b)
+    return _reduce_coord(loss, reduction)
+
+
+def acr_loss(pred, target, phi, *, lam=1.0, reduction="mean"):
+    """ACR loss (Fard & Mahoor 2022, eq. 6) without the official ×100 (a loss weight).
+
+    Per coordinate, Δ = |target − pred| and Φ ∈ [0,1]: Δ ≤ 1: λ·ln(1 + Δ^(2−Φ)); Δ > 1:
+    Δ² + Φ·ln2 − 1 (the official constant: continuous at Δ = 1 only where λ = Φ).
+    pred, target (B,N,D); phi (B,N,D), (B,N) or (B,N,1) (per landmark). Reduction "mean"
+    (default), "sum", "batchmean" or "none". Elements whose Φ is outside [0,1] (or NaN) give NaN.
+    The gradient at Δ = 0 is 0, also for Φ = 1 (where the loss is λ·ln(1+Δ), a kink).
+    """
+    delta = _coord_delta(pred, target)
+    phi = _upcast(pred, phi)[1]
+    phi = phi[..., None] if phi.dim() == 2 else phi  # per landmark: (B,N) → (B,N,1)
+    # The power only on Δ ≤ 1, so that the unselected branch never puts inf into the gradient
+    # (Δ^(2−Φ) has a finite derivative at 0 because 2 − Φ ≥ 1). A where, not clamp(max=1):
+    # clamp's gradient is 0 at Δ = 1 itself, which belongs to this branch.
+    is_small = delta <= 1.0
+    small = lam * torch.log1p(torch.where(is_small, delta, 1.0) ** (2.0 - phi))
+    loss = torch.where(is_small, small, delta * delta + phi * math.log(2.0) - 1.0)
+    # NaN value and gradient outside Φ's domain: loud, and GradScaler skips such a step.
+    return _reduce_coord(loss * torch.where((phi >= 0) & (phi <= 1), 1.0, torch.nan), reduction)
 
 
 # --- SDFL graph ops (SPEC §6) -------------------------------------------------------------------

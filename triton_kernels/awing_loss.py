@@ -12,7 +12,7 @@ import torch
 import triton
 import triton.language as tl
 
-from landmark_kernels._fused import stored_grad_scale
+from ._math import log1p, param
 
 _NONE, _MEAN = 0, 1  # reduction codes of the op schema; 2 is sum
 _TILE_ELEMS = 1024      # pixels per program: 8 per thread at 4 warps
@@ -21,26 +21,20 @@ _REDUCE_BLOCK = 1024
 
 
 @triton.jit
-def _log1p(t):
-    # No libdevice in the interpreter; log(u)·t/(u−1) cancels the rounding of u = 1 + t
-    # (Goldberg), so small t keeps full relative precision.
-    u = 1.0 + t
-    d = u - 1.0
-    safe_d = tl.where(d == 0.0, 1.0, d)
-    r = tl.log(u) * (t / safe_d)
-    r = tl.where(d == 0.0, t, r)
-    return tl.where(u == float("inf"), u, r)
-
-
-@triton.jit
 def _awing_tiles_kernel(pred_ptr, target_ptr, weight_ptr, loss_ptr, grad_ptr, partial_ptr,
                         H, W, tiles_w, tiles_per_plane,
-                        alpha, omega, inv_epsilon, theta, map_weight, map_threshold, grad_scale,
+                        # fp64 parameters, rounded to CT in the kernel: fp64 runs keep them exact
+                        alpha: tl.float64, omega: tl.float64, inv_epsilon: tl.float64,
+                        theta: tl.float64, map_weight: tl.float64, map_threshold: tl.float64,
+                        grad_scale: tl.float64,
                         MAP_KERNEL: tl.constexpr, USE_MAP: tl.constexpr,
                         WEIGHT_MODE: tl.constexpr,  # 0 none, 1 per channel, 2 per pixel
                         STORE_LOSS: tl.constexpr, STORE_PARTIAL: tl.constexpr,
                         COMPUTE_GRAD: tl.constexpr, CT: tl.constexpr,
                         BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr):
+    alpha, omega, inv_epsilon = param(alpha, CT), param(omega, CT), param(inv_epsilon, CT)
+    theta, map_weight = param(theta, CT), param(map_weight, CT)
+    map_threshold, grad_scale = param(map_threshold, CT), param(grad_scale, CT)
     # A 1-D grid: planes × tiles can exceed the 65535 limit of grid axes 1 and 2.
     pid = tl.program_id(0)
     plane = (pid // tiles_per_plane).to(tl.int64)
@@ -74,7 +68,7 @@ def _awing_tiles_kernel(pred_ptr, target_ptr, weight_ptr, loss_ptr, grad_ptr, pa
     # 0^e as torch.pow: 0 for e > 0, 1 for e = 0, inf for e < 0; the gradient there is 0.
     t = tl.where(positive, t, tl.where(e > 0.0, 0.0, tl.where(e == 0.0, 1.0, float("inf"))))
     g = tl.where(positive, omega * e * t / (safe_x * (1.0 + t)), 0.0)
-    loss = omega * _log1p(t) + g * (delta - x)
+    loss = omega * log1p(t) + g * (delta - x)
 
     if USE_MAP:
         # Grey dilation of the weighted target, −inf outside the plane (max_pool2d padding).
@@ -92,14 +86,17 @@ def _awing_tiles_kernel(pred_ptr, target_ptr, weight_ptr, loss_ptr, grad_ptr, pa
                     v = v * w
                 elif WEIGHT_MODE == 2:
                     v = v * tl.load(weight_ptr + base + n_offs, mask=ok, other=0.0).to(CT)
-                dilated = tl.maximum(dilated, tl.where(ok, v, float("-inf")))
+                # NaN-propagating, as max_pool2d: a NaN target's neighbours get factor 1.
+                dilated = tl.maximum(dilated, tl.where(ok, v, float("-inf")),
+                                     propagate_nan=tl.PropagateNan.ALL)
         factor = tl.where(dilated > map_threshold, map_weight + 1.0, 1.0).to(CT)
         loss = loss * factor
     else:
         factor = 1.0
 
     if COMPUTE_GRAD:
-        signed_g = tl.where(diff > 0.0, g, tl.where(diff < 0.0, -g, 0.0))
+        # diff·0: 0 at δ = 0, NaN for a NaN input (NaN in, NaN out as the other backends).
+        signed_g = tl.where(diff > 0.0, g, tl.where(diff < 0.0, -g, diff * 0.0))
         grad = factor * w * signed_g * grad_scale
         tl.store(grad_ptr + base + offs, grad.to(grad_ptr.dtype.element_ty), mask=inside)
     if STORE_LOSS:
@@ -109,7 +106,7 @@ def _awing_tiles_kernel(pred_ptr, target_ptr, weight_ptr, loss_ptr, grad_ptr, pa
 
 
 @triton.jit
-def _sum_partials_kernel(partial_ptr, out_ptr, n_partials, numel,
+def _sum_partials_kernel(partial_ptr, out_ptr, n_partials, numel: tl.float64,
                          MEAN: tl.constexpr, CT: tl.constexpr, BLOCK: tl.constexpr):
     # One program, fixed visiting order: the sum is the same bits on every run.
     acc = tl.zeros([BLOCK], CT)
@@ -118,7 +115,7 @@ def _sum_partials_kernel(partial_ptr, out_ptr, n_partials, numel,
         acc += tl.load(partial_ptr + idx, mask=idx < n_partials, other=0.0)
     total = tl.sum(acc, axis=0)
     if MEAN:
-        total = total / numel
+        total = total / param(numel, CT)
     tl.store(out_ptr, total.to(out_ptr.dtype.element_ty))
 
 
@@ -131,13 +128,13 @@ def _tile_shape(height, width):
 
 
 def awing_loss(pred, target, target_weight, alpha, omega, epsilon, theta, map_weight,
-               map_threshold, map_kernel, reduction, compute_grad):
+               map_threshold, map_kernel, reduction, compute_grad, *, loss, grad, grad_scale):
     """Triton body of `landmark_kernels::awing_loss_triton` (arguments checked by the caller).
 
-    Returns (loss, grad): loss is the (B,K,H,W) map for reduction 0, else a 0-dim tensor (sum,
-    or sum / numel for mean; 0 when empty), in fp32 (fp64 for fp64 input); grad is ∂loss/∂pred
-    for grad_output = 1 (fp16 "mean" without its 1/N, see stored_grad_scale), or an empty
-    tensor when compute_grad is False.
+    Writes into the caller's outputs: loss, the (B,K,H,W) map for reduction 0, else a 0-dim
+    tensor (sum, or sum / numel for mean; 0 when empty), in fp32 (fp64 for fp64 input); grad,
+    when compute_grad, ∂loss/∂pred for grad_output = 1 times grad_scale (the caller's factor for
+    the reduction), in grad's dtype. Returns (loss, grad).
     """
     pred = pred.contiguous()
     target = target.contiguous()
@@ -147,29 +144,24 @@ def awing_loss(pred, target, target_weight, alpha, omega, epsilon, theta, map_we
     if target_weight is not None:
         target_weight = target_weight.contiguous()
         weight_mode = 1 if target_weight.dim() == 2 else 2
-
-    acc_dtype = torch.float64 if pred.dtype == torch.float64 else torch.float32
-    grad = torch.empty_like(pred) if compute_grad else pred.new_empty(0)
-    loss = torch.empty(pred.shape if reduction == _NONE else (), dtype=acc_dtype,
-                       device=pred.device)
     if numel == 0:
         if reduction != _NONE:
             loss.zero_()
         return loss, grad
 
     # fp16/bf16/fp32 compute in fp32; fp64 stays fp64 (gradcheck under the interpreter).
-    ct = tl.float64 if acc_dtype == torch.float64 else tl.float32
+    ct = tl.float64 if loss.dtype == torch.float64 else tl.float32
     block_h, block_w = _tile_shape(height, width)
     tiles_w = triton.cdiv(width, block_w)
     tiles_per_plane = triton.cdiv(height, block_h) * tiles_w
     n_programs = planes * tiles_per_plane
     reduce = reduction != _NONE
-    partials = torch.empty(n_programs if reduce else 0, device=pred.device, dtype=acc_dtype)
+    partials = torch.empty(n_programs if reduce else 0, device=pred.device, dtype=loss.dtype)
     _awing_tiles_kernel[(n_programs,)](
         pred, target, target_weight if target_weight is not None else pred, loss, grad, partials,
         height, width, tiles_w, tiles_per_plane,
         float(alpha), float(omega), 1.0 / float(epsilon), float(theta), float(map_weight),
-        float(map_threshold), stored_grad_scale(reduction, numel, pred.dtype),
+        float(map_threshold), float(grad_scale),
         MAP_KERNEL=int(map_kernel), USE_MAP=float(map_weight) != 0.0, WEIGHT_MODE=weight_mode,
         STORE_LOSS=not reduce, STORE_PARTIAL=reduce, COMPUTE_GRAD=bool(compute_grad), CT=ct,
         BLOCK_H=block_h, BLOCK_W=block_w, num_warps=4)

@@ -9,23 +9,16 @@
 #include <vector>
 
 #include "../awing_loss.h"
-#include "vec_math.h"
+#include "cpu_math.h"
 
 namespace landmark_kernels {
 namespace {
 
-struct VecMath {
-  LK_HD static float log(float x) { return vec_math::log(x); }
-  LK_HD static float exp(float x) { return vec_math::exp(x); }
-  LK_HD static float log1p(float x) { return vec_math::log1p(x); }
-};
-// float arithmetic (fp32/fp16/bf16 inputs) takes the vectorisable functions; fp64 takes libm.
-template <typename T>
-using CpuMath = std::conditional_t<std::is_same_v<T, float>, VecMath, StdMath>;
-
+// A NaN-propagating max, as max_pool2d (the reference's dilation): a NaN target makes its
+// neighbours' dilated value NaN, whose map factor is 1 (NaN > threshold is false).
 template <typename T>
 LK_HD T max_of(T a, T b) {
-  return a > b ? a : b;
+  return (a > b || a != a) ? a : b;
 }
 
 // Grey dilation (k×k max, −inf padding) of one H×W plane, separable: rows then columns. Each
@@ -61,7 +54,7 @@ constexpr int64_t kChunk = 1024;
 template <bool kWriteLoss, bool kWriteGrad, typename T, typename scalar_t>
 LK_HD double plane_loss(const scalar_t* pred, const scalar_t* target, const T* y, const T* w,
                         const T* factor, int64_t n, const AWingConsts<T>& c, T* loss_map,
-                        scalar_t* grad) {
+                        stored_grad_t<scalar_t>* grad) {
   double total = 0.0;
   for (int64_t start = 0; start < n; start += kChunk) {
     const int64_t stop = std::min(start + kChunk, n);
@@ -73,7 +66,8 @@ LK_HD double plane_loss(const scalar_t* pred, const scalar_t* target, const T* y
       const T l = factor[i] * awing_pixel<CpuMath<T>>(diff, y[i], c, &g);
       sum += l;
       if constexpr (kWriteLoss) loss_map[i] = l;
-      if constexpr (kWriteGrad) grad[i] = scalar_t(factor[i] * w[i] * g * c.grad_scale);
+      if constexpr (kWriteGrad)
+        grad[i] = stored_grad_t<scalar_t>(factor[i] * w[i] * g * c.grad_scale);
     }
     total += double(sum);
   }
@@ -86,7 +80,7 @@ LK_HD double plane_loss(const scalar_t* pred, const scalar_t* target, const T* y
 template <bool kWriteLoss, bool kWriteGrad, typename T, typename scalar_t>
 __attribute__((target("avx2,fma"))) double plane_loss_avx2(
     const scalar_t* pred, const scalar_t* target, const T* y, const T* w, const T* factor,
-    int64_t n, const AWingConsts<T>& c, T* loss_map, scalar_t* grad) {
+    int64_t n, const AWingConsts<T>& c, T* loss_map, stored_grad_t<scalar_t>* grad) {
   return plane_loss<kWriteLoss, kWriteGrad>(pred, target, y, w, factor, n, c, loss_map, grad);
 }
 const bool kHasAvx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -95,7 +89,7 @@ const bool kHasAvx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("
 template <bool kWriteLoss, bool kWriteGrad, typename T, typename scalar_t>
 double plane_loss_dispatch(const scalar_t* pred, const scalar_t* target, const T* y, const T* w,
                            const T* factor, int64_t n, const AWingConsts<T>& c,
-                           T* loss_map, scalar_t* grad) {
+                           T* loss_map, stored_grad_t<scalar_t>* grad) {
 #if defined(__x86_64__) && defined(__GNUC__)
   if (kHasAvx2)
     return plane_loss_avx2<kWriteLoss, kWriteGrad>(pred, target, y, w, factor, n, c, loss_map,
@@ -115,7 +109,8 @@ void awing_planes(const AWingProblem& p, int64_t map_kernel, int64_t reduction,
   const scalar_t* target = p.target.const_data_ptr<scalar_t>();
   const scalar_t* weight = p.weight.defined() ? p.weight.const_data_ptr<scalar_t>() : nullptr;
   T* loss_map = reduction == kNone ? loss.mutable_data_ptr<T>() : nullptr;
-  scalar_t* grad_out = grad.numel() ? grad.mutable_data_ptr<scalar_t>() : nullptr;
+  stored_grad_t<scalar_t>* grad_out =
+      grad.numel() ? grad.mutable_data_ptr<stored_grad_t<scalar_t>>() : nullptr;
   // Stage one of the deterministic reduction: one double per plane, whatever the thread count.
   std::vector<double> plane_sums(p.planes, 0.0);
 

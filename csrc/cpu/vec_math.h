@@ -37,9 +37,10 @@ LK_HD float log(float x) {
   return 2.0f * s * series + float(k) * 0.693147180559945f;
 }
 
-// e^z; 0 below −87.3 (results that would be subnormal flush to 0), ∞ above 88.7.
+// e^z, with gradual underflow: results below 2^−126 are subnormal, as std::exp's (the AWing
+// gradient divides such a t by an equally tiny x); 0 below −103.98, ∞ above 88.72.
 LK_HD float exp(float z) {
-  const float clamped = z < -87.3f ? -87.3f : (z > 88.7f ? 88.7f : z);
+  const float clamped = z < -103.98f ? -103.98f : (z > 88.72f ? 88.72f : z);
   // Round to nearest by adding and removing 1.5·2^23 (std::nearbyint does not vectorise on SSE2).
   const float n = (clamped * 1.44269504f + 12582912.0f) - 12582912.0f;
   // Cody–Waite: ln 2 in two parts so r = z − n·ln2 is exact to float precision.
@@ -47,9 +48,13 @@ LK_HD float exp(float z) {
   const float p =
       1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 +
       r * (1.0f / 720 + r * (1.0f / 5040)))))));
-  const float scale = bit_cast<float>((int32_t(n) + 127) << 23);
-  const float result = p * scale;
-  return z < -87.3f ? 0.0f : (z > 88.7f ? INFINITY : result);
+  // 2^n in two normal factors (n ∈ [−150, 128] does not fit one exponent field): p·2^half is
+  // exact, and the second product rounds once, into the subnormals where it must.
+  const int32_t ni = int32_t(n);
+  const int32_t half = ni / 2;
+  const float result = p * bit_cast<float>((half + 127) << 23) *
+                       bit_cast<float>((ni - half + 127) << 23);
+  return z < -103.98f ? 0.0f : (z > 88.72f ? INFINITY : result);
 }
 
 // ln(1+t) for t ≥ 0, accurate for small t: ln(u)·t/(u−1) with u = fl(1+t) cancels the

@@ -6,8 +6,9 @@
 // thread then handles four consecutive pixels of two tile rows with awing_pixel, writes grad
 // (and the per-pixel loss for "none") and keeps a running sum; the block's sum goes, by a
 // fixed-order shuffle tree, to partials[blockIdx.x].
-// Stage 2 (finish_sum_kernel): one block adds the partials in a fixed order and writes the
-// 0-dim loss. No atomics anywhere, so the same inputs give bitwise-same outputs on every run.
+// Stage 2 (finish_sum_kernel, block_reduce.cuh): one block adds the partials in a fixed order
+// and writes the 0-dim loss. No atomics anywhere, so the same inputs give bitwise-same outputs
+// on every run.
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/cuda/CUDAContext.h>
@@ -21,6 +22,7 @@
 #include <tuple>
 
 #include "../awing_loss.h"
+#include "block_reduce.cuh"
 
 namespace landmark_kernels {
 namespace {
@@ -39,7 +41,6 @@ static_assert(kTileW % kVec == 0 && kThreads % kGroupsPerRow == 0 && kTileH % kR
 // Fixed (device-independent) cap on stage-1 blocks, so the partials and the order in which
 // they are added depend on the problem size only; larger problems loop over tiles.
 constexpr int64_t kMaxBlocks = 65536;
-constexpr int kReduceThreads = 1024;
 constexpr size_t kDefaultSharedBytes = 48 * 1024;
 
 // Four consecutive values; 16-byte loads for fp32 (two for fp64, one 8-byte load for fp16/bf16).
@@ -55,7 +56,7 @@ struct AWingArgs {
   const scalar_t* target;
   const scalar_t* weight;  // nullptr, (B,K) per channel, or per pixel
   acc_t* loss_map;         // per-pixel loss for reduction "none", else nullptr
-  scalar_t* grad;          // nullptr unless compute_grad
+  stored_grad_t<scalar_t>* grad;  // nullptr unless compute_grad (fp32 for fp16 pred)
   acc_t* partials;         // one sum per block, nullptr for reduction "none"
   int64_t height, width, tiles_x, tiles_y, num_tiles;
   int radius;  // map_kernel / 2
@@ -72,11 +73,10 @@ __device__ __forceinline__ Tile tile_at(int64_t t, int64_t tiles_x, int64_t tile
   return {rest / tiles_y, (rest % tiles_y) * kTileH, (t % tiles_x) * kTileW};
 }
 
-// std::max as the CPU kernel uses it: a NaN never replaces the running max (which starts at
-// −inf), so both dilations ignore NaN the same way.
+// The NaN-propagating max of the CPU kernel and of max_pool2d (the reference's dilation).
 template <typename T>
 __device__ __forceinline__ T max_like_cpu(T a, T b) {
-  return a < b ? b : a;
+  return (a > b || a != a) ? a : b;
 }
 
 template <typename T>
@@ -197,29 +197,8 @@ __device__ __forceinline__ T awing_pixels(const AWingArgs<scalar_t>& a, const AW
     grad.v[k] = g;
   }
   if (a.loss_map != nullptr) store4(a.loss_map, idx, n, vec, loss);
-  if (a.grad != nullptr) store4(a.grad, idx, n, vec, grad);
+  if (a.grad != nullptr) store4(a.grad, idx, n, vec, grad);  // Vec4<float> for fp16 pred
   return sum;
-}
-
-// Sum over the block, valid in thread 0: warp shuffles, then warp 0 adds the warp sums; the
-// order is fixed by the thread ids, hence deterministic. Every thread must call it.
-template <int kBlock, typename T>
-__device__ T block_sum(T v) {
-  static_assert(kBlock % 32 == 0 && kBlock <= 1024, "block of whole warps, at most 32 warps");
-  constexpr int kWarps = kBlock / 32;
-  __shared__ T warp_sums[kWarps];
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
-  const int lane = threadIdx.x % 32;
-  const int warp = threadIdx.x / 32;
-  if (lane == 0) warp_sums[warp] = v;
-  __syncthreads();
-  if (warp == 0) {
-    v = lane < kWarps ? warp_sums[lane] : T(0);
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
-  }
-  return v;
 }
 
 template <typename scalar_t, bool kUseMap>
@@ -266,17 +245,6 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// Stage 2: one block adds the stage-1 partials in a fixed order (in double) and writes the 0-dim
-// loss; divisor is numel for "mean", 1 for "sum".
-template <typename T>
-__global__ void __launch_bounds__(kReduceThreads)
-    finish_sum_kernel(const T* partials, int n, double divisor, T* out) {
-  double s = 0.0;
-  for (int i = threadIdx.x; i < n; i += kReduceThreads) s += double(partials[i]);
-  s = block_sum<kReduceThreads>(s);
-  if (threadIdx.x == 0) *out = static_cast<T>(s / divisor);
-}
-
 bool aligned_for(const void* p, size_t alignment) {
   return p == nullptr || reinterpret_cast<std::uintptr_t>(p) % alignment == 0;
 }
@@ -298,7 +266,7 @@ void launch_awing(const AWingProblem& p, int64_t map_kernel, int64_t reduction,
   a.target = p.target.const_data_ptr<scalar_t>();
   a.weight = p.weight.defined() ? p.weight.const_data_ptr<scalar_t>() : nullptr;
   a.loss_map = reduction == kNone ? loss.mutable_data_ptr<T>() : nullptr;
-  a.grad = grad.numel() > 0 ? grad.mutable_data_ptr<scalar_t>() : nullptr;
+  a.grad = grad.numel() > 0 ? grad.mutable_data_ptr<stored_grad_t<scalar_t>>() : nullptr;
   a.height = p.height;
   a.width = p.width;
   a.tiles_x = (p.width + kTileW - 1) / kTileW;
@@ -312,7 +280,7 @@ void launch_awing(const AWingProblem& p, int64_t map_kernel, int64_t reduction,
   a.vectorized = p.width % kVec == 0 && aligned_for(a.pred, vec_align) &&
                  aligned_for(a.target, vec_align) &&
                  aligned_for(a.loss_map, alignof(Vec4<T>)) &&
-                 aligned_for(a.grad, vec_align) &&
+                 aligned_for(a.grad, alignof(Vec4<stored_grad_t<scalar_t>>)) &&
                  (!p.weight_per_pixel || aligned_for(a.weight, vec_align));
 
   const int blocks = static_cast<int>(std::min(a.num_tiles, kMaxBlocks));

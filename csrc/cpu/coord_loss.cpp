@@ -1,0 +1,159 @@
+// Wing, SoftWing and ACR on the CPU (SPEC §2–§4): one kernel family over the per-element loss
+// functor of coord_loss_math.h. The B·N·D elements are cut into fixed chunks of kChunk; each
+// chunk writes its gradient (and per-element loss for "none") and one partial sum; the partials
+// are added in chunk order, so the result does not depend on the thread count.
+#include <ATen/Dispatch.h>
+#include <ATen/OpMathType.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "../coord_loss.h"
+#include "cpu_math.h"
+
+namespace landmark_kernels {
+namespace {
+
+constexpr int64_t kChunk = 1024;
+// Chunks per task: problems up to 16 Ki elements (B = 64, N = 98, D = 2 is 12.5 Ki) run on the
+// calling thread, where waking the pool would cost more than the work.
+constexpr int64_t kGrainChunks = 16;
+
+// Values of a target_weight/phi tensor for the elements [start, start + n), as T: converted
+// one to one, or expanded from one value per landmark (D consecutive elements).
+template <typename T, typename scalar_t>
+void gather_chunk(const scalar_t* src, bool per_landmark, int64_t dims, int64_t start,
+                  int64_t n, T* out) {
+  if (!per_landmark) {
+    for (int64_t i = 0; i < n; ++i) out[i] = T(src[start + i]);
+    return;
+  }
+  int64_t landmark = start / dims, d = start % dims;
+  for (int64_t i = 0; i < n; ++i) {
+    out[i] = T(src[landmark]);
+    if (++d == dims) {
+      d = 0;
+      ++landmark;
+    }
+  }
+}
+
+// The element loop of one chunk; every write goes to a buffer (scratch when the output is not
+// wanted) so the loop has no conditions and vectorises. Sums in T within the chunk.
+template <typename Fn, typename T, typename scalar_t, typename grad_t>
+LK_HD T chunk_loss(const Fn& fn, const scalar_t* pred, const scalar_t* target, const T* w,
+                   const T* phi, int64_t n, T grad_scale, T* loss, grad_t* grad) {
+  T sum = T(0);
+#pragma omp simd reduction(+ : sum)
+  for (int64_t i = 0; i < n; ++i) {
+    T g;
+    // (pred − target)·w, not pred·w − target·w: exactly 0 at δ = 0, no cancellation near it.
+    const T l = coord_element<CpuMath<T>>(fn, (T(pred[i]) - T(target[i])) * w[i], phi[i], &g);
+    sum += l;
+    loss[i] = l;
+    grad[i] = grad_t(g * w[i] * grad_scale);
+  }
+  return sum;
+}
+
+// The same loop compiled for AVX2+FMA, picked at run time (the library still runs without AVX2).
+#if defined(__x86_64__) && defined(__GNUC__)
+template <typename Fn, typename T, typename scalar_t, typename grad_t>
+__attribute__((target("avx2,fma"))) T chunk_loss_avx2(const Fn& fn, const scalar_t* pred,
+                                                      const scalar_t* target, const T* w,
+                                                      const T* phi, int64_t n, T grad_scale,
+                                                      T* loss, grad_t* grad) {
+  return chunk_loss(fn, pred, target, w, phi, n, grad_scale, loss, grad);
+}
+const bool kHasAvx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+
+template <typename Fn, typename T, typename scalar_t, typename grad_t>
+T chunk_loss_dispatch(const Fn& fn, const scalar_t* pred, const scalar_t* target, const T* w,
+                      const T* phi, int64_t n, T grad_scale, T* loss, grad_t* grad) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (kHasAvx2) return chunk_loss_avx2(fn, pred, target, w, phi, n, grad_scale, loss, grad);
+#endif
+  return chunk_loss(fn, pred, target, w, phi, n, grad_scale, loss, grad);
+}
+
+// The family: `fn` is the element loss (WingFn, SoftWingFn, AcrFn) for T; check_phi: raise when
+// a phi value is outside [0, 1] (ACR's domain; free here, where the data is in host memory).
+template <typename scalar_t, typename Fn>
+void coord_family(const CoordProblem& p, const Fn& fn, bool check_phi, int64_t reduction,
+                  const at::Tensor& loss, const at::Tensor& grad) {
+  using T = at::opmath_type<scalar_t>;
+  using grad_t = stored_grad_t<scalar_t>;
+  const int64_t chunks = (p.numel + kChunk - 1) / kChunk;
+  const T grad_scale = T(1.0 / p.divisor);
+  const scalar_t* pred = p.pred.const_data_ptr<scalar_t>();
+  const scalar_t* target = p.target.const_data_ptr<scalar_t>();
+  const scalar_t* weight = p.weight.defined() ? p.weight.const_data_ptr<scalar_t>() : nullptr;
+  const scalar_t* phi = p.phi.defined() ? p.phi.const_data_ptr<scalar_t>() : nullptr;
+  T* loss_all = reduction == kNone ? loss.mutable_data_ptr<T>() : nullptr;
+  grad_t* grad_all = grad.numel() > 0 ? grad.mutable_data_ptr<grad_t>() : nullptr;
+  std::vector<double> sums(chunks, 0.0);    // stage one of the deterministic reduction
+  std::vector<int64_t> bad_phi(chunks, 0);  // out-of-range phi values per chunk
+
+  at::parallel_for(0, chunks, kGrainChunks, [&](int64_t begin, int64_t end) {
+    T w[kChunk], phi_chunk[kChunk], loss_scratch[kChunk];
+    grad_t grad_scratch[kChunk];
+    if (weight == nullptr) std::fill(w, w + kChunk, T(1));
+    for (int64_t chunk = begin; chunk < end; ++chunk) {
+      const int64_t start = chunk * kChunk;
+      const int64_t n = std::min(kChunk, p.numel - start);
+      if (weight != nullptr) gather_chunk(weight, p.weight_per_landmark, p.dims, start, n, w);
+      const T* phi_values = w;  // Wing/SoftWing ignore phi
+      if (phi != nullptr) {
+        gather_chunk(phi, p.phi_per_landmark, p.dims, start, n, phi_chunk);
+        phi_values = phi_chunk;
+        if (check_phi) {
+          int64_t bad = 0;
+          for (int64_t i = 0; i < n; ++i) bad += !(phi_chunk[i] >= T(0) && phi_chunk[i] <= T(1));
+          bad_phi[chunk] = bad;
+        }
+      }
+      sums[chunk] = double(chunk_loss_dispatch(
+          fn, pred + start, target + start, w, phi_values, n, grad_scale,
+          loss_all ? loss_all + start : loss_scratch, grad_all ? grad_all + start : grad_scratch));
+    }
+  });
+  if (check_phi) {
+    int64_t bad = 0;
+    for (int64_t b : bad_phi) bad += b;
+    TORCH_CHECK(bad == 0, "phi must be in [0, 1]: ", bad, " of its values are not");
+  }
+  if (reduction != kNone) {
+    double total = 0.0;  // stage two: fixed order
+    for (double s : sums) total += s;
+    *loss.mutable_data_ptr<T>() = T(total / p.divisor);
+  }
+}
+
+struct CpuFamily {
+  // Allocates the outputs and runs the family for pred's dtype.
+  template <typename MakeFn>
+  static std::tuple<at::Tensor, at::Tensor> run(const CoordProblem& p, int64_t reduction,
+                                                bool compute_grad, bool check_phi,
+                                                const MakeFn& make) {
+    auto [loss, grad] = allocate_loss_outputs(p.pred, reduction, compute_grad);
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, p.pred.scalar_type(),
+                                    "coord_loss_cpu", [&] {
+      coord_family<scalar_t>(p, make(at::opmath_type<scalar_t>{}), check_phi, reduction, loss,
+                             grad);
+    });
+    return {loss, grad};
+  }
+};
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(landmark_kernels, CPU, m) {
+  m.impl("wing_loss", &CoordOps<CpuFamily>::wing);
+  m.impl("soft_wing_loss", &CoordOps<CpuFamily>::soft_wing);
+  m.impl("acr_loss", &CoordOps<CpuFamily>::acr);
+}
+
+}  // namespace landmark_kernels
