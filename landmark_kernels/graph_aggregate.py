@@ -39,18 +39,20 @@ def graph_relational_aggregate(h_self, h_neigh, logits, graph, bias=None, *, tra
     flow to h_self, h_neigh, logits and bias; the backward is deterministic (no float atomics).
     """
     _validate.tensor("h_self", h_self, dim=3)
+    # Under autocast the op's rule casts every input to fp32, so mixed dtypes are fine there.
+    same_dtype = not torch.is_autocast_enabled(h_self.device.type)
     _validate.tensor("h_neigh", h_neigh)
     _validate.same_shape("h_neigh", h_neigh, "h_self", h_self)
-    _validate.same_device_dtype("h_neigh", h_neigh, "h_self", h_self)
+    _validate.same_device_dtype("h_neigh", h_neigh, "h_self", h_self, dtype=same_dtype)
     _validate.tensor("logits", logits, dims=(1, 2))
-    _validate.same_device_dtype("logits", logits, "h_self", h_self)
+    _validate.same_device_dtype("logits", logits, "h_self", h_self, dtype=same_dtype)
     if bias is not None:
         _validate.tensor("bias", bias, dim=1)
-        _validate.same_device_dtype("bias", bias, "h_self", h_self)
+        _validate.same_device_dtype("bias", bias, "h_self", h_self, dtype=same_dtype)
     _check_graph(graph, h_self)
     if not isinstance(transposed, bool):
         raise TypeError(f"transposed must be a bool, got {type(transposed).__name__}")
-    check_op_args(h_self, h_neigh, logits, bias, *graph.csr_tensors())
+    check_op_args(h_self, h_neigh, logits, bias, *graph.csr_tensors(), same_dtype=same_dtype)
     backend = _backends.resolve(backend, h_self.device)
     if backend == "torch":
         return reference.graph_relational_aggregate(h_self, h_neigh, logits, graph, bias,
@@ -74,15 +76,19 @@ def _check_graph(graph, h_self):
                          "edges is undefined: build it with self_loops=True")
 
 
-def check_op_args(h_self, h_neigh, logits, bias, rowptr, col, t_rowptr, t_col, perm):
+def check_op_args(h_self, h_neigh, logits, bias, rowptr, col, t_rowptr, t_col, perm, *,
+                  same_dtype=True):
     """The checks of the C++ ops (csrc/graph_ops.h), for the fake and Triton implementations:
-    shapes, dtypes and devices (no values, which would need a host sync on CUDA)."""
+    shapes, dtypes and devices (no values, which would need a host sync on CUDA).
+    same_dtype=False under autocast, whose rule casts the features, logits and bias later."""
     if h_self.dim() != 3 or not h_self.is_floating_point():
         raise ValueError(f"h_self must be a floating (B,N,F) tensor, got {h_self.dtype} "
                          f"{tuple(h_self.shape)}")
     for name, t in (("h_neigh", h_neigh), ("logits", logits)) + \
             ((("bias", bias),) if bias is not None else ()):
-        _validate.same_device_dtype(name, t, "h_self", h_self)
+        if not t.is_floating_point():
+            raise TypeError(f"{name} must be a floating tensor, got {t.dtype}")
+        _validate.same_device_dtype(name, t, "h_self", h_self, dtype=same_dtype)
     _validate.same_shape("h_neigh", h_neigh, "h_self", h_self)
     batch, nodes, features = h_self.shape
     edges = col.shape[0] if col.dim() == 1 else -1

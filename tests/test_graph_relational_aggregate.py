@@ -279,14 +279,34 @@ def test_half_precision(device, backend, dtype):
 
 @pytest.mark.parametrize("device,backend", backend_params())
 def test_autocast_runs_in_fp32(device, backend):
+    """Under autocast the op runs in fp32, also with mixed dtypes (bf16 features from an
+    autocast matmul, fp32 logits and bias parameters), and gradients keep each input's dtype."""
     graph = small_graph().to(device)
-    inputs = make_inputs(graph, 2, 8, device=device, dtype=torch.bfloat16)
+    h_self, h_neigh, _, _ = make_inputs(graph, 2, 8, device=device, dtype=torch.bfloat16)
+    _, _, logits, bias = make_inputs(graph, 2, 8, device=device)
     with torch.autocast(device_type=device, dtype=torch.bfloat16):
-        out = lk.graph_relational_aggregate(*inputs[:3], graph, inputs[3], backend=backend)
+        out = lk.graph_relational_aggregate(h_self, h_neigh, logits, graph, bias,
+                                            backend=backend)
     assert out.dtype == torch.float32
     expected = reference.graph_relational_aggregate(
-        *[t.detach().float() for t in inputs[:3]], graph, inputs[3].detach().float())
+        *[t.detach().float() for t in (h_self, h_neigh, logits)], graph, bias.detach())
     assert_close(out.detach(), expected, what="autocast out")
+    grads = torch.autograd.grad(out.sum(), (h_self, h_neigh, logits, bias))
+    assert [g.dtype for g in grads] == [torch.bfloat16, torch.bfloat16, torch.float32,
+                                        torch.float32]
+
+
+@pytest.mark.parametrize("device,backend", backend_params())
+def test_nan_propagates_only_along_edges(device, backend):
+    """A NaN feature reaches exactly the outputs that gather it (and no kernel crashes)."""
+    graph = small_graph().to(device)
+    h_self, h_neigh, logits, bias = (t.detach() for t in make_inputs(graph, 1, 4, device=device))
+    h_neigh[0, 1, 2] = float("nan")
+    out = lk.graph_relational_aggregate(h_self, h_neigh, logits, graph, bias, backend=backend)
+    # Row orientation: node i gathers h_neigh[1] when i -> 1 is an edge (i != 1): nodes 0, 3.
+    nan_rows = out[0].isnan().any(dim=1).nonzero().flatten().tolist()
+    assert nan_rows == [0, 3]
+    assert out[0, 0].isnan().tolist() == [False, False, True, False]
 
 
 @pytest.mark.parametrize("device,backend", backend_params())
@@ -427,6 +447,24 @@ def test_native_ops_check_the_graph(name, change, match, backend):
         forward(hs.detach(), hn.detach(), lg.detach(), None, *csr, False)
     with pytest.raises(error, match=match):
         backward(torch.ones_like(hs), hs.detach(), hn.detach(), lg.detach(), *csr, True, False)
+
+
+@pytest.mark.parametrize("backend", ["cpu", "triton"])
+def test_fake_kernels_check_their_arguments(backend):
+    """Meta tensors reach the fake kernels, which run the same checks as the C++ ops."""
+    graph = small_graph().to("meta")
+    hs, hn = torch.empty(2, 6, 3, device="meta"), torch.empty(2, 6, 3, device="meta")
+    forward, backward = native_ops(backend)
+    assert forward(hs, hn, torch.empty(12, device="meta"), None, *graph.csr_tensors(),
+                   False).shape == (2, 6, 3)
+    with pytest.raises(ValueError, match=r"logits must be \(E,\) = \(12,\)"):
+        forward(hs, hn, torch.empty(5, device="meta"), None, *graph.csr_tensors(), False)
+    with pytest.raises(ValueError, match="perm must be an int64 tensor of shape"):
+        forward(hs, hn, torch.empty(12, device="meta"), None, *graph.csr_tensors()[:4],
+                torch.empty(12, device="meta", dtype=torch.int32), False)
+    with pytest.raises(ValueError, match="grad_out must have the shape of h_self"):
+        backward(hs[:1], hs, hn, torch.empty(12, device="meta"), *graph.csr_tensors(), False,
+                 True)
 
 
 def test_native_op_checks_feature_arguments():
