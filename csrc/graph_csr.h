@@ -72,4 +72,33 @@ LK_HD RowSoftmax<T> row_softmax(const scalar_t* logits, const CsrView& g, int64_
   return {m, end > begin ? T(1) / sum : T(0)};
 }
 
+// Out-degree of node i (0 when its CSR range is empty or out of bounds).
+LK_HD int64_t out_degree(const CsrView& g, int64_t i) {
+  int64_t begin, end;
+  list_range(g.rowptr, i, g.edges, &begin, &end);
+  return end - begin;
+}
+
+// One entry of Δ = L·x (transpose = false) or Lᵀ·x, L = I − D⁻¹A (SPEC §6, relative-location
+// loss): A the directed edges, D the out-degrees, and a node without out-edges has the row e_i
+// (Δ_i = x_i). x_col points at x[b, 0, d]; node n's value is x_col[n·node_stride].
+//   (L·x)_i  = x_i − (1/d_i)·Σ_{i→j} x_j
+//   (Lᵀ·x)_j = x_j − Σ_{i→j} x_i / d_i
+template <typename T, typename scalar_t>
+LK_HD T laplacian_entry(const CsrView& g, const scalar_t* x_col, int64_t node_stride, int64_t i,
+                        bool transpose) {
+  int64_t begin, end;
+  list_range(transpose ? g.t_rowptr : g.rowptr, i, g.edges, &begin, &end);
+  T sum = T(0);
+  for (int64_t t = begin; t < end; ++t) {
+    const int64_t other = transpose ? g.t_col[t] : g.col[t];
+    if (other < 0 || other >= g.nodes) continue;
+    const T x = T(x_col[other * node_stride]);
+    sum += transpose ? x / T(out_degree(g, other)) : x;
+  }
+  const T own = T(x_col[i * node_stride]);
+  if (transpose) return own - sum;
+  return end > begin ? own - sum / T(end - begin) : own;
+}
+
 }  // namespace landmark_kernels

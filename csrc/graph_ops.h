@@ -150,6 +150,14 @@ inline AggregateProblem prepare_aggregate(const at::Tensor& h_self, const at::Te
   return p;
 }
 
+// x (B,N,D) of the Laplacian op, contiguous.
+inline at::Tensor check_laplacian_input(const at::Tensor& x) {
+  TORCH_CHECK(x.dim() == 3, "x must be (B,N,D), got ", x.sizes());
+  check_floating(x, "x");
+  TORCH_CHECK(x.size(1) >= 1, "x must have at least one node, got ", x.sizes());
+  return x.contiguous();
+}
+
 inline void check_aggregate_grad(const at::Tensor& grad_out, const at::Tensor& h_self) {
   check_like(grad_out, "grad_out", h_self, "h_self");
   TORCH_CHECK(grad_out.sizes() == h_self.sizes(), "grad_out must have the shape of h_self ",

@@ -59,4 +59,12 @@ TORCH_LIBRARY(landmark_kernels, m) {
       "graph_relational_aggregate_backward_triton(Tensor grad_out, Tensor h_self, "
       "Tensor h_neigh, Tensor logits, Tensor rowptr, Tensor col, Tensor t_rowptr, Tensor t_col, "
       "Tensor perm, bool transposed, bool bias_grad) -> (Tensor, Tensor, Tensor, Tensor)");
+  // Δ = L·x (transpose: Lᵀ·x), L = I − D⁻¹A on the graph's directed edges, x (B,N,D): the
+  // relative-location loss (SPEC §6). Each orientation is the other's backward.
+  m.def(
+      "graph_laplacian(Tensor x, Tensor rowptr, Tensor col, Tensor t_rowptr, Tensor t_col, "
+      "bool transpose) -> Tensor");
+  m.def(
+      "graph_laplacian_triton(Tensor x, Tensor rowptr, Tensor col, Tensor t_rowptr, "
+      "Tensor t_col, bool transpose) -> Tensor");
 }

@@ -11,7 +11,9 @@ from .awing import awing_loss
 from .coord_losses import acr_loss, soft_wing_loss, wing_loss
 from .graph import LandmarkGraph
 from .graph_aggregate import graph_relational_aggregate
+from .relative_location import relative_location_loss
 
 __all__ = ["BACKENDS", "LandmarkGraph", "acr_loss", "available_backends", "awing_loss",
-           "graph_relational_aggregate", "nn", "reference", "soft_wing_loss", "wing_loss"]
+           "graph_relational_aggregate", "nn", "reference", "relative_location_loss",
+           "soft_wing_loss", "wing_loss"]
 __version__ = "0.1.0"

@@ -20,6 +20,48 @@ PRESETS = {
 }
 
 
+def check_graph_for(graph, x, name):
+    """Raise unless `graph` is a LandmarkGraph with x.shape[1] nodes on x's device."""
+    if not isinstance(graph, LandmarkGraph):
+        raise TypeError(f"graph must be a LandmarkGraph, got {type(graph).__name__}")
+    if graph.num_nodes != x.shape[1]:
+        raise ValueError(f"graph has {graph.num_nodes} nodes but {name} has N = {x.shape[1]} "
+                         f"(shape {tuple(x.shape)})")
+    if graph.device != x.device:
+        raise ValueError(f"graph is on {graph.device} but {name} is on {x.device}: move it "
+                         "with graph.to(device)")
+
+
+def check_csr_values(num_nodes, rowptr, col, t_rowptr, t_col, perm=None):
+    """The index values of a graph's CSR tensors on the CPU, as the C++ ops check them
+    (csrc/graph_ops.h): pointers from 0 to E, non-decreasing; node indices in [0, N); the
+    transposed CSR (and perm, when given) list the same edges. Raises ValueError naming the
+    argument. The Triton ops run it on CPU tensors (on CUDA it would need a host sync)."""
+    edges = col.shape[0]
+    for ptr_name, ptr, idx_name, idx in (("rowptr", rowptr, "col", col),
+                                         ("t_rowptr", t_rowptr, "t_col", t_col)):
+        if ptr[0] != 0 or ptr[-1] != edges:
+            raise ValueError(f"{ptr_name} must start at 0 and end at E = {edges}, got "
+                             f"{ptr[0].item()} and {ptr[-1].item()}")
+        if bool((ptr[1:] < ptr[:-1]).any()):
+            raise ValueError(f"{ptr_name} must be non-decreasing")
+        if edges and (idx.min() < 0 or idx.max() >= num_nodes):
+            raise ValueError(f"{idx_name} must hold node indices in [0, {num_nodes})")
+    nodes = torch.arange(num_nodes, device=col.device)
+    keys = nodes.repeat_interleave(rowptr.diff()) * num_nodes + col
+    t_keys = t_col * num_nodes + nodes.repeat_interleave(t_rowptr.diff())
+    if perm is None:
+        if not torch.equal(keys.sort().values, t_keys.sort().values):
+            raise ValueError("t_rowptr and t_col must describe the edges of rowptr and col, "
+                             "transposed")
+        return
+    if edges and (perm.min() < 0 or perm.max() >= edges or
+                  torch.bincount(perm, minlength=edges).ne(1).any()):
+        raise ValueError(f"perm must be a permutation of [0, {edges})")
+    if not torch.equal(keys[perm], t_keys):
+        raise ValueError("t_rowptr, t_col and perm must describe the edges of rowptr and col")
+
+
 def _check_num_nodes(num_nodes):
     if not isinstance(num_nodes, int) or isinstance(num_nodes, bool) or num_nodes < 1:
         raise ValueError(f"num_nodes must be an integer >= 1, got {num_nodes!r}")

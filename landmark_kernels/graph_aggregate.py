@@ -8,7 +8,7 @@ the autograd rule registered here calls on the same backend.
 import torch
 
 from . import _backends, _validate, reference
-from .graph import LandmarkGraph
+from .graph import check_csr_values, check_graph_for
 
 _OPS = torch.ops.landmark_kernels
 _FORWARD = "landmark_kernels::graph_relational_aggregate"
@@ -63,14 +63,7 @@ def graph_relational_aggregate(h_self, h_neigh, logits, graph, bias=None, *, tra
 
 
 def _check_graph(graph, h_self):
-    if not isinstance(graph, LandmarkGraph):
-        raise TypeError(f"graph must be a LandmarkGraph, got {type(graph).__name__}")
-    if graph.num_nodes != h_self.shape[1]:
-        raise ValueError(f"graph has {graph.num_nodes} nodes but h_self has N = "
-                         f"{h_self.shape[1]} (shape {tuple(h_self.shape)})")
-    if graph.device != h_self.device:
-        raise ValueError(f"graph is on {graph.device} but h_self is on {h_self.device}: "
-                         "move it with graph.to(device)")
+    check_graph_for(graph, h_self, "h_self")
     if graph.has_empty_rows:
         raise ValueError("graph has nodes without any edge, where the softmax over a node's "
                          "edges is undefined: build it with self_loops=True")
@@ -104,30 +97,6 @@ def check_op_args(h_self, h_neigh, logits, bias, rowptr, col, t_rowptr, t_col, p
                          f"{tuple(logits.shape)}")
     if bias is not None and tuple(bias.shape) != (features,):
         raise ValueError(f"bias must be (F,) = ({features},), got {tuple(bias.shape)}")
-
-
-def check_graph_values(num_nodes, rowptr, col, t_rowptr, t_col, perm):
-    """The index values of a graph on the CPU (the C++ ops check the same): CSR pointers from 0
-    to E, non-decreasing; node indices in [0, N); the transposed CSR and perm list the same
-    edges. Raises ValueError naming the argument."""
-    edges = col.shape[0]
-    for ptr_name, ptr, idx_name, idx in (("rowptr", rowptr, "col", col),
-                                         ("t_rowptr", t_rowptr, "t_col", t_col)):
-        if ptr[0] != 0 or ptr[-1] != edges:
-            raise ValueError(f"{ptr_name} must start at 0 and end at E = {edges}, got "
-                             f"{ptr[0].item()} and {ptr[-1].item()}")
-        if bool((ptr[1:] < ptr[:-1]).any()):
-            raise ValueError(f"{ptr_name} must be non-decreasing")
-        if edges and (idx.min() < 0 or idx.max() >= num_nodes):
-            raise ValueError(f"{idx_name} must hold node indices in [0, {num_nodes})")
-    if edges and (perm.min() < 0 or perm.max() >= edges or
-                  torch.bincount(perm, minlength=edges).ne(1).any()):
-        raise ValueError(f"perm must be a permutation of [0, {edges})")
-    nodes = torch.arange(num_nodes, device=col.device)
-    row = nodes.repeat_interleave(rowptr.diff())
-    t_column = nodes.repeat_interleave(t_rowptr.diff())
-    if not (torch.equal(row[perm], t_col) and torch.equal(col[perm], t_column)):
-        raise ValueError("t_rowptr, t_col and perm must describe the edges of rowptr and col")
 
 
 def _fake_forward(h_self, h_neigh, logits, bias, rowptr, col, t_rowptr, t_col, perm,
@@ -173,7 +142,7 @@ def _autograd_for(backward_op):
 def _triton_forward(*args):
     check_op_args(*args[:9])
     if args[0].device.type == "cpu":
-        check_graph_values(args[0].shape[1], *args[4:9])
+        check_csr_values(args[0].shape[1], *args[4:9])
         if not _backends.TRITON_INTERPRET:
             # No Triton on CPU tensors without the interpreter: the C++ kernel (same contract)
             # stands in, so the op stays usable (opcheck, torch.compile) on any machine.
@@ -185,7 +154,7 @@ def _triton_forward(*args):
 def _triton_backward(*args):
     _check_backward_args(*args[:9])
     if args[1].device.type == "cpu":
-        check_graph_values(args[1].shape[1], *args[4:9])
+        check_csr_values(args[1].shape[1], *args[4:9])
         if not _backends.TRITON_INTERPRET:
             return _OPS.graph_relational_aggregate_backward.default(*args)
     from triton_kernels.graph_aggregate import aggregate_backward

@@ -7,6 +7,25 @@ import torch
 from .awing import awing_loss
 from .graph import LandmarkGraph
 from .graph_aggregate import graph_relational_aggregate
+from .relative_location import relative_location_loss
+
+_GRAPH_BUFFERS = ("rowptr", "col", "row", "t_rowptr", "t_col", "perm")
+
+
+def _register_graph(module, graph):
+    """Keep `graph` in non-persistent buffers (module.to(device) moves it; state dicts stay as
+    the official ones)."""
+    if not isinstance(graph, LandmarkGraph):
+        raise TypeError(f"graph must be a LandmarkGraph, got {type(graph).__name__}")
+    module.num_nodes, module._has_empty_rows = graph.num_nodes, graph.has_empty_rows
+    for name in _GRAPH_BUFFERS:
+        module.register_buffer(name, getattr(graph, name), persistent=False)
+
+
+def _graph_of(module):
+    """The module's LandmarkGraph, on the device of its buffers."""
+    return LandmarkGraph(*(getattr(module, name) for name in _GRAPH_BUFFERS), module.num_nodes,
+                         module._has_empty_rows)
 
 
 class AdaptiveWingLoss(torch.nn.Module):
@@ -75,11 +94,9 @@ class GraphRelationalConv(torch.nn.Module):
     def __init__(self, in_features, out_features, graph, dynamic=False, bias=True, *,
                  backend="auto"):
         super().__init__()
-        if not isinstance(graph, LandmarkGraph):
-            raise TypeError(f"graph must be a LandmarkGraph, got {type(graph).__name__}")
+        _register_graph(self, graph)
         self.in_features, self.out_features = in_features, out_features
         self.dynamic, self.backend = dynamic, backend
-        self.num_nodes, self._has_empty_rows = graph.num_nodes, graph.has_empty_rows
         self.W = torch.nn.Parameter(torch.zeros(2, in_features, out_features))
         torch.nn.init.xavier_uniform_(self.W, gain=1.414)
         if dynamic:
@@ -92,14 +109,11 @@ class GraphRelationalConv(torch.nn.Module):
             self.bias.data.uniform_(-stdv, stdv)
         else:
             self.register_parameter("bias", None)
-        for name in ("rowptr", "col", "row", "t_rowptr", "t_col", "perm"):
-            self.register_buffer(name, getattr(graph, name), persistent=False)
 
     @property
     def graph(self):
         """The layer's LandmarkGraph, on the device of its buffers."""
-        return LandmarkGraph(self.rowptr, self.col, self.row, self.t_rowptr, self.t_col,
-                             self.perm, self.num_nodes, self._has_empty_rows)
+        return _graph_of(self)
 
     def forward(self, x, logits=None):
         if self.dynamic and logits is None:
@@ -117,3 +131,43 @@ class GraphRelationalConv(torch.nn.Module):
     def extra_repr(self):
         return (f"{self.in_features} -> {self.out_features}, nodes={self.num_nodes}, "
                 f"edges={self.col.shape[0]}, dynamic={self.dynamic}")
+
+
+class RelativeLocationLoss(torch.nn.Module):
+    """SDFL relative-location loss (lk.relative_location_loss): base(L·output, L·target),
+    L = I − D⁻¹A on the graph's directed edges.
+
+    Args: graph: a LandmarkGraph, the official directed edge list (e.g. LandmarkGraph.preset(
+    "wflw98", symmetric=False, self_loops=False)), kept in non-persistent buffers so that
+    .to(device) moves it; base="soft_wing" ("wing", "l1"); use_target_weight=False,
+    loss_weight=1 (mmpose). Keywords: reduction="batchmean", backend="auto", and the base
+    loss's own (omega1, omega2, epsilon for SoftWing; omega, epsilon for Wing).
+    forward(output, target, target_weight=None): coordinates (B,N,D); target_weight (B,N),
+    (B,N,1) or (B,N,D) weights Δ when use_target_weight.
+    """
+
+    def __init__(self, graph, base="soft_wing", use_target_weight=False, loss_weight=1.0, *,
+                 reduction="batchmean", backend="auto", **base_kwargs):
+        super().__init__()
+        _register_graph(self, graph)
+        self.base, self.use_target_weight, self.loss_weight = base, use_target_weight, loss_weight
+        self.reduction, self.backend, self.base_kwargs = reduction, backend, base_kwargs
+
+    @property
+    def graph(self):
+        """The loss's LandmarkGraph, on the device of its buffers."""
+        return _graph_of(self)
+
+    def forward(self, output, target, target_weight=None):
+        if self.use_target_weight and target_weight is None:
+            raise ValueError("target_weight is required when use_target_weight=True")
+        weight = dict(target_weight=target_weight) if self.use_target_weight else {}
+        loss = relative_location_loss(output, target, self.graph, base=self.base,
+                                      reduction=self.reduction, backend=self.backend,
+                                      **weight, **self.base_kwargs)
+        return loss * self.loss_weight
+
+    def extra_repr(self):
+        return (f"base={self.base!r}, nodes={self.num_nodes}, edges={self.col.shape[0]}, "
+                f"use_target_weight={self.use_target_weight}, loss_weight={self.loss_weight}, "
+                f"reduction={self.reduction!r}, backend={self.backend!r}")

@@ -196,15 +196,33 @@ def graph_relational_aggregate(h_self, h_neigh, logits, graph, bias=None, *, tra
     return out.to(out_dtype)
 
 
-def graph_laplacian(x, graph):
-    """Δ = L·x with L = I − D⁻¹A, dense (SPEC §6, relative-location loss).
+def graph_laplacian(x, graph, *, transpose=False):
+    """Δ = L·x (transpose: Lᵀ·x) with L = I − D⁻¹A, dense (SPEC §6, relative-location loss).
 
     x: (B,N,D); A: the graph's directed edges, unweighted; D: out-degrees. A node without
-    out-edges keeps Δ_i = x_i. Computed in fp32 (fp64 for fp64), returned in x's dtype.
+    out-edges has the row e_i of I (Δ_i = x_i). Computed in fp32 (fp64 for fp64), returned in
+    x's dtype.
     """
     dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
     adj = graph.dense_mask().to(dtype)
     degree = adj.sum(dim=1, keepdim=True)
     laplacian = torch.eye(graph.num_nodes, dtype=dtype, device=x.device) - \
         adj / degree.clamp(min=1)
+    if transpose:
+        laplacian = laplacian.T
     return torch.matmul(laplacian, x.to(dtype)).to(x.dtype)
+
+
+def l1_coord_loss(pred, target, *, target_weight=None, reduction="batchmean"):
+    """|pred − target|·w per coordinate, reduced as `wing_loss`; fp32 (fp64 for fp64)."""
+    return _reduce_coord(_coord_delta(pred, target, target_weight), reduction)
+
+
+def relative_location_loss(pred, target, graph, *, base="soft_wing", reduction="batchmean",
+                           **base_kwargs):
+    """SDFL relative-location loss: base(L·pred, L·target), L = I − D⁻¹A on the graph's
+    directed edges (graph_laplacian); base "soft_wing", "wing" or "l1" with its keywords.
+    The official code's D⁻¹A − I flips the sign of both Δ: the same loss."""
+    loss = {"soft_wing": soft_wing_loss, "wing": wing_loss, "l1": l1_coord_loss}[base]
+    return loss(graph_laplacian(pred, graph), graph_laplacian(target.detach(), graph),
+                reduction=reduction, **base_kwargs)
