@@ -40,7 +40,9 @@ def relative_location_loss(pred, target, graph, *, base="soft_wing", reduction="
     _validate.tensor("pred", pred, dim=3)
     _validate.tensor("target", target)
     _validate.same_shape("target", target, "pred", pred)
-    _validate.same_device_dtype("target", target, "pred", pred)
+    # Under autocast the ops run in fp32 and accept mixed dtypes (as the coordinate losses).
+    _validate.same_device_dtype("target", target, "pred", pred,
+                                dtype=not torch.is_autocast_enabled(pred.device.type))
     _validate.choice("base", base, BASES)
     _validate.choice("reduction", reduction, reference.COORD_REDUCTIONS)
     check_graph_for(graph, pred, "pred")

@@ -176,6 +176,20 @@ def test_half_precision(device, backend, dtype):
 
 
 @pytest.mark.parametrize("device,backend", backend_params())
+def test_autocast_runs_in_fp32(device, backend):
+    """Under autocast: fp32 loss, mixed dtypes accepted (bf16 prediction, fp32 target)."""
+    graph = directed("cofw29").to(device)
+    target = coords(2, 29, device) / 16
+    pred = perturbed(target.to(torch.bfloat16))
+    with torch.autocast(device_type=device, dtype=torch.bfloat16):
+        loss = lk.relative_location_loss(pred, target, graph, backend=backend)
+    (grad,) = torch.autograd.grad(loss, pred)
+    ref = reference.relative_location_loss(pred.detach().float(), target, graph)
+    assert loss.dtype == torch.float32 and grad.dtype == torch.bfloat16
+    assert_close(loss.detach(), ref, what="loss")
+
+
+@pytest.mark.parametrize("device,backend", backend_params())
 def test_bitwise_deterministic(device, backend):
     graph = graphs_for(device, backend)["cofw29"]
     target = coords(3 if is_interpreted(device, backend) else 16, 29, device)
