@@ -10,10 +10,10 @@ import torch
 
 import landmark_kernels as lk
 
-from . import awing_loss
+from . import awing_loss, graph
 from .harness import print_table
 
-BENCHES = {"awing_loss": awing_loss}
+BENCHES = {"awing_loss": awing_loss, "graph": graph}
 
 
 def main():

@@ -50,4 +50,33 @@ TORCH_LIBRARY(landmark_kernels, m) {
   // The backward of the fused losses: grad *= scale in place, in fp32; scale is 0-dim or grad's
   // shape. A 0-dim scale equal to 1 leaves grad untouched, decided on the device (no host sync).
   m.def("scale_grad_(Tensor(a!) grad, Tensor scale) -> ()");
+  // SDFL graph-relational aggregation (SPEC §6): out (B,N,F) from h_self, h_neigh (B,N,F),
+  // logits (E,) or (B,E) and bias (F,). The graph travels as int64 tensors: its CSR (rowptr,
+  // col), the transposed CSR (t_rowptr, t_col) and perm (transposed position -> edge id). The
+  // backward returns (grad_h_self, grad_h_neigh, grad_logits, grad_bias), the last one empty
+  // unless bias_grad.
+  m.def(
+      "graph_relational_aggregate(Tensor h_self, Tensor h_neigh, Tensor logits, Tensor? bias, "
+      "Tensor rowptr, Tensor col, Tensor t_rowptr, Tensor t_col, Tensor perm, bool transposed) "
+      "-> Tensor");
+  m.def(
+      "graph_relational_aggregate_triton(Tensor h_self, Tensor h_neigh, Tensor logits, "
+      "Tensor? bias, Tensor rowptr, Tensor col, Tensor t_rowptr, Tensor t_col, Tensor perm, "
+      "bool transposed) -> Tensor");
+  m.def(
+      "graph_relational_aggregate_backward(Tensor grad_out, Tensor h_self, Tensor h_neigh, "
+      "Tensor logits, Tensor rowptr, Tensor col, Tensor t_rowptr, Tensor t_col, Tensor perm, "
+      "bool transposed, bool bias_grad) -> (Tensor, Tensor, Tensor, Tensor)");
+  m.def(
+      "graph_relational_aggregate_backward_triton(Tensor grad_out, Tensor h_self, "
+      "Tensor h_neigh, Tensor logits, Tensor rowptr, Tensor col, Tensor t_rowptr, Tensor t_col, "
+      "Tensor perm, bool transposed, bool bias_grad) -> (Tensor, Tensor, Tensor, Tensor)");
+  // Δ = L·x (transpose: Lᵀ·x), L = I − D⁻¹A on the graph's directed edges, x (B,N,D): the
+  // relative-location loss (SPEC §6). Each orientation is the other's backward.
+  m.def(
+      "graph_laplacian(Tensor x, Tensor rowptr, Tensor col, Tensor t_rowptr, Tensor t_col, "
+      "bool transpose) -> Tensor");
+  m.def(
+      "graph_laplacian_triton(Tensor x, Tensor rowptr, Tensor col, Tensor t_rowptr, "
+      "Tensor t_col, bool transpose) -> Tensor");
 }

@@ -9,10 +9,13 @@ from . import metrics, nn, reference
 from ._backends import BACKENDS, available_backends
 from .awing import awing_loss
 from .coord_losses import acr_loss, soft_wing_loss, wing_loss
+from .graph import LandmarkGraph
+from .graph_aggregate import graph_relational_aggregate
 from .pfld import pfld_loss
+from .relative_location import relative_location_loss
 from .shape_model import ShapeModel, acr_variance_schedule
 
-__all__ = ["BACKENDS", "ShapeModel", "acr_loss", "acr_variance_schedule", "available_backends",
-           "awing_loss", "metrics", "nn", "pfld_loss", "reference", "soft_wing_loss",
-           "wing_loss"]
+__all__ = ["BACKENDS", "LandmarkGraph", "ShapeModel", "acr_loss", "acr_variance_schedule",
+           "available_backends", "awing_loss", "graph_relational_aggregate", "metrics", "nn",
+           "pfld_loss", "reference", "relative_location_loss", "soft_wing_loss", "wing_loss"]
 __version__ = "0.1.0"

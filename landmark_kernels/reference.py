@@ -201,3 +201,63 @@ def pfld_loss(pred, target, angles, angles_target, attributes, *, attribute_weig
     scale = 1.0 / max(batch, 1)
     return (_reduce(angle_weight * attribute_weight * d2, "sum") * scale,
             _reduce(d2, "sum") * scale)
+# --- SDFL graph ops (SPEC §6) -------------------------------------------------------------------
+
+def graph_relational_aggregate(h_self, h_neigh, logits, graph, bias=None, *, transposed=False):
+    """Dense SDFL aggregation: the official SemGraphConv (row) / DynamicGConv (transposed).
+
+    h_self, h_neigh: (B,N,F) (= x·W0, x·W1); logits: (E,) shared or (B,E) per sample, in the
+    graph's row-major edge order; bias: None or (F,). A = softmax over each row of the dense
+    (N,N) matrix holding the logits on the mask and −9e15 off it (exactly the official code);
+    row: out_i = Σ_j A_ij·(j = i ? h_self_j : h_neigh_j); transposed: Aᵀ in place of A (node i
+    gathers column i). Computed in fp32 (fp64 for fp64), returned in h_self's dtype; plain
+    autograd, gradients to all four tensors. A node without any edge gets the dense formula's
+    uniform 1/N row (the fused op rejects such graphs).
+    """
+    dtype = torch.float64 if h_self.dtype == torch.float64 else torch.float32
+    out_dtype = h_self.dtype
+    h_self, h_neigh, logits = h_self.to(dtype), h_neigh.to(dtype), logits.to(dtype)
+    n = graph.num_nodes
+    rows = logits.shape[0] if logits.dim() == 2 else 1
+    adj = torch.full((rows, n, n), -9e15, dtype=dtype, device=h_self.device)
+    adj[:, graph.row, graph.col] = logits.reshape(rows, -1)
+    adj = torch.softmax(adj, dim=-1)
+    if transposed:
+        adj = adj.transpose(1, 2)
+    eye = torch.eye(n, dtype=dtype, device=h_self.device)
+    out = torch.matmul(adj * eye, h_self) + torch.matmul(adj * (1 - eye), h_neigh)
+    if bias is not None:
+        out = out + bias.to(dtype)
+    return out.to(out_dtype)
+
+
+def graph_laplacian(x, graph, *, transpose=False):
+    """Δ = L·x (transpose: Lᵀ·x) with L = I − D⁻¹A, dense (SPEC §6, relative-location loss).
+
+    x: (B,N,D); A: the graph's directed edges, unweighted; D: out-degrees. A node without
+    out-edges has the row e_i of I (Δ_i = x_i). Computed in fp32 (fp64 for fp64), returned in
+    x's dtype.
+    """
+    dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    adj = graph.dense_mask().to(dtype)
+    degree = adj.sum(dim=1, keepdim=True)
+    laplacian = torch.eye(graph.num_nodes, dtype=dtype, device=x.device) - \
+        adj / degree.clamp(min=1)
+    if transpose:
+        laplacian = laplacian.T
+    return torch.matmul(laplacian, x.to(dtype)).to(x.dtype)
+
+
+def l1_coord_loss(pred, target, *, target_weight=None, reduction="batchmean"):
+    """|pred − target|·w per coordinate, reduced as `wing_loss`; fp32 (fp64 for fp64)."""
+    return _reduce_coord(_coord_delta(pred, target, target_weight), reduction)
+
+
+def relative_location_loss(pred, target, graph, *, base="soft_wing", reduction="batchmean",
+                           **base_kwargs):
+    """SDFL relative-location loss: base(L·pred, L·target), L = I − D⁻¹A on the graph's
+    directed edges (graph_laplacian); base "soft_wing", "wing" or "l1" with its keywords.
+    The official code's D⁻¹A − I flips the sign of both Δ: the same loss."""
+    loss = {"soft_wing": soft_wing_loss, "wing": wing_loss, "l1": l1_coord_loss}[base]
+    return loss(graph_laplacian(pred, graph), graph_laplacian(target.detach(), graph),
+                reduction=reduction, **base_kwargs)
