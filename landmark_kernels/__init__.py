@@ -8,6 +8,9 @@ from . import _extension  # noqa: F401  (loads the compiled ops first)
 from . import nn, reference
 from ._backends import BACKENDS, available_backends
 from .awing import awing_loss
+from .awing_coords import awing_loss_from_coords
+from .heatmaps import decode_heatmaps, render_gaussian_heatmaps
 
-__all__ = ["BACKENDS", "available_backends", "awing_loss", "nn", "reference"]
+__all__ = ["BACKENDS", "available_backends", "awing_loss", "awing_loss_from_coords", "nn", "reference",
+           "decode_heatmaps", "render_gaussian_heatmaps"]
 __version__ = "0.1.0"

@@ -29,6 +29,22 @@ def _check_constants(alpha, omega, epsilon, theta):
                          "overflows fp32")
 
 
+def check_awing_params(alpha, omega, epsilon, theta, map_weight, map_threshold, map_kernel,
+                       reduction, compute_grad):
+    """The scalar arguments of both AWing raw ops (awing_loss, awing_loss_from_coords)."""
+    _validate.positive("alpha", alpha)
+    _validate.positive("omega", omega)
+    _validate.positive("epsilon", epsilon, smallest=1.0 / _validate.FP32_MAX)
+    _validate.positive("theta", theta)
+    _check_constants(alpha, omega, epsilon, theta)
+    _validate.non_negative("map_weight", map_weight)
+    _validate.finite("map_threshold", map_threshold)
+    _validate.odd_kernel("map_kernel", map_kernel, largest=_MAX_MAP_KERNEL)
+    _validate.code("reduction", reduction, (0, 1, 2))
+    if type(compute_grad) is not bool:
+        raise TypeError(f"compute_grad must be a bool, got {compute_grad!r}")
+
+
 def check_op_args(pred, target, target_weight, alpha, omega, epsilon, theta, map_weight,
                   map_threshold, map_kernel, reduction, compute_grad, *, same_dtype=True):
     """Validate the arguments of the raw ops awing_loss / awing_loss_triton (their schema in
@@ -45,17 +61,8 @@ def check_op_args(pred, target, target_weight, alpha, omega, epsilon, theta, map
                              f"of pred {tuple(pred.shape)}, got {tuple(target_weight.shape)}")
         _validate.same_device_dtype("target_weight", target_weight, "pred", pred,
                                     dtype=same_dtype)
-    _validate.positive("alpha", alpha)
-    _validate.positive("omega", omega)
-    _validate.positive("epsilon", epsilon, smallest=1.0 / _validate.FP32_MAX)
-    _validate.positive("theta", theta)
-    _check_constants(alpha, omega, epsilon, theta)
-    _validate.non_negative("map_weight", map_weight)
-    _validate.finite("map_threshold", map_threshold)
-    _validate.odd_kernel("map_kernel", map_kernel, largest=_MAX_MAP_KERNEL)
-    _validate.code("reduction", reduction, (0, 1, 2))
-    if type(compute_grad) is not bool:
-        raise TypeError(f"compute_grad must be a bool, got {compute_grad!r}")
+    check_awing_params(alpha, omega, epsilon, theta, map_weight, map_threshold, map_kernel,
+                       reduction, compute_grad)
 
 
 def _channel_weight(target_weight):

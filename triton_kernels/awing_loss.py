@@ -91,6 +91,40 @@ def _log1p(t, CT: tl.constexpr, FAST: tl.constexpr):
 
 
 @triton.jit
+def awing_pixel(diff, y, alpha, omega, inv_epsilon, theta, CT: tl.constexpr,
+                FAST: tl.constexpr):
+    """Loss of each pixel and the slope g = |∂loss/∂δ| for diff = (pred − target)·w and the
+    weighted target y (eq. 6); shared by every Triton AWing kernel."""
+    # csrc/awing_math.h: x = min(δ, θ), t = (x/ε)^(α−y), g = ω(α−y)t / (x(1+t)) is the
+    # slope at x (= A once δ ≥ θ), so loss = ω·log1p(t) + g·(δ − x) covers both branches.
+    # g = ω(α−y)·(t/xs)·(1/ε)/(1+t) with t/xs = xs^(α−y−1) taken as a power of its own: no
+    # quotient of two tiny numbers. xs below fp32's normal range counts as 2^−126 (the
+    # hardware's lg2/ex2 flush subnormals), which keeps t/xs exact where α − y = 1.
+    delta = tl.abs(diff)
+    x = tl.minimum(delta, theta)
+    e = alpha - y
+    positive = x > 0.0
+    xs = tl.where(positive, x, 1.0) * inv_epsilon
+    if CT == tl.float32:
+        xs = tl.maximum(xs, 1.1754943508222875e-38)
+    lx = _lg2(xs, FAST)
+    t = _ex2(e * lx, FAST)
+    t_over_xs = _ex2((e - 1.0) * lx, FAST)
+    # 0^e as torch.pow: 0 for e > 0, 1 for e = 0, inf for e < 0; the gradient there is 0.
+    t = tl.where(positive, t, tl.where(e > 0.0, 0.0, tl.where(e == 0.0, 1.0, float("inf"))))
+    g = tl.where(positive, omega * e * inv_epsilon * t_over_xs * _rcp(1.0 + t, FAST), 0.0)
+    loss = omega * _log1p(t, CT, FAST) + g * (delta - x)
+    return loss, g
+
+
+@triton.jit
+def signed_slope(diff, g):
+    # ∂loss/∂diff; diff·0: 0 at δ = 0, NaN for a NaN input (NaN in, NaN out as the other
+    # backends).
+    return tl.where(diff > 0.0, g, tl.where(diff < 0.0, -g, diff * 0.0))
+
+
+@triton.jit
 def _weighted_target(target_ptr, weight_ptr, offs, ok, w, WEIGHT_MODE: tl.constexpr,
                      CT: tl.constexpr):
     """Weighted target at offs, −inf where not ok (the max_pool2d padding)."""
@@ -143,25 +177,7 @@ def tiles_kernel(pred_ptr, target_ptr, weight_ptr, loss_ptr, grad_ptr, partial_p
         # gradient ∝ δ^(α−y−1) magnifies any rounding in δ (and exactly 0 at δ = 0 under FMA).
         diff = (tl.load(pred_ptr + base + offs, mask=inside, other=0.0).to(CT) - target) * w
 
-        # csrc/awing_math.h: x = min(δ, θ), t = (x/ε)^(α−y), g = ω(α−y)t / (x(1+t)) is the
-        # slope at x (= A once δ ≥ θ), so loss = ω·log1p(t) + g·(δ − x) covers both branches.
-        # g = ω(α−y)·(t/xs)·(1/ε)/(1+t) with t/xs = xs^(α−y−1) taken as a power of its own: no
-        # quotient of two tiny numbers. xs below fp32's normal range counts as 2^−126 (the
-        # hardware's lg2/ex2 flush subnormals), which keeps t/xs exact where α − y = 1.
-        delta = tl.abs(diff)
-        x = tl.minimum(delta, theta)
-        e = alpha - y
-        positive = x > 0.0
-        xs = tl.where(positive, x, 1.0) * inv_epsilon
-        if CT == tl.float32:
-            xs = tl.maximum(xs, 1.1754943508222875e-38)
-        lx = _lg2(xs, FAST)
-        t = _ex2(e * lx, FAST)
-        t_over_xs = _ex2((e - 1.0) * lx, FAST)
-        # 0^e as torch.pow: 0 for e > 0, 1 for e = 0, inf for e < 0; the gradient there is 0.
-        t = tl.where(positive, t, tl.where(e > 0.0, 0.0, tl.where(e == 0.0, 1.0, float("inf"))))
-        g = tl.where(positive, omega * e * inv_epsilon * t_over_xs * _rcp(1.0 + t, FAST), 0.0)
-        loss = omega * _log1p(t, CT, FAST) + g * (delta - x)
+        loss, g = awing_pixel(diff, y, alpha, omega, inv_epsilon, theta, CT, FAST)
 
         if USE_MAP:
             # Grey dilation of the weighted target, NaN-propagating as max_pool2d (a NaN
@@ -184,9 +200,7 @@ def tiles_kernel(pred_ptr, target_ptr, weight_ptr, loss_ptr, grad_ptr, partial_p
             factor = 1.0
 
         if COMPUTE_GRAD:
-            # diff·0: 0 at δ = 0, NaN for a NaN input (NaN in, NaN out as the other backends).
-            signed_g = tl.where(diff > 0.0, g, tl.where(diff < 0.0, -g, diff * 0.0))
-            grad = factor * w * signed_g * grad_scale
+            grad = factor * w * signed_slope(diff, g) * grad_scale
             tl.store(grad_ptr + base + offs, grad.to(grad_ptr.dtype.element_ty), mask=inside)
         if STORE_LOSS:
             tl.store(loss_ptr + base + offs, loss.to(loss_ptr.dtype.element_ty), mask=inside)
