@@ -10,10 +10,10 @@ import torch
 
 import landmark_kernels as lk
 
-from . import awing_loss
+from . import awing_loss, awing_loss_from_coords
 from .harness import print_table
 
-BENCHES = {"awing_loss": awing_loss}
+BENCHES = {"awing_loss": awing_loss, "awing_loss_from_coords": awing_loss_from_coords}
 
 
 def main():

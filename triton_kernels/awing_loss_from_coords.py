@@ -75,19 +75,18 @@ def tiles_kernel(pred_ptr, coords_ptr, sigma_ptr, weight_ptr, loss_ptr, grad_ptr
         gx = tl.exp((fx - cx) * (fx - cx) * k)
         gy = tl.exp((fy - cy) * (fy - cy) * k)
         target = gy * gx
-        diff = (tl.load(pred_ptr + offs, mask=inside, other=0.0).to(CT) - target) * w
-        loss, g = awing_pixel(diff, target * w, alpha, omega, inv_epsilon, theta, CT, FAST)
-
-        if USE_MAP:
+        if USE_MAP:  # first: one value (the factor) lives across the loss maths, not four
             farthest = w < 0.0
             px = _window_pixel(fx, cx, radius, W, farthest)
             py = _window_pixel(fy, cy, radius, H, farthest)
             mx = tl.exp((px - cx) * (px - cx) * k)
             my = tl.exp((py - cy) * (py - cy) * k)
             factor = tl.where(w * my * mx > map_threshold, map_weight + 1.0, 1.0).to(CT)
-            loss = loss * factor
         else:
             factor = 1.0
+        diff = (tl.load(pred_ptr + offs, mask=inside, other=0.0).to(CT) - target) * w
+        loss, g = awing_pixel(diff, target * w, alpha, omega, inv_epsilon, theta, CT, FAST)
+        loss = loss * factor
 
         if COMPUTE_GRAD:
             grad = factor * w * signed_slope(diff, g) * grad_scale
