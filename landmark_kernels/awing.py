@@ -6,6 +6,7 @@ import torch
 
 from . import _backends, _validate, reference
 from ._fused import REDUCTION_CODES, keep_grad_private, register_fused_loss
+from ._stages import is_multi_stage, stage_sum
 
 _OPS = torch.ops.landmark_kernels
 _MAX_MAP_KERNEL = 31  # csrc/awing_loss.h kMaxMapKernel: the CUDA halo tile bound
@@ -75,7 +76,7 @@ def _channel_weight(target_weight):
 
 def awing_loss(pred, target, *, alpha=2.1, omega=14.0, epsilon=1.0, theta=0.5,
                weight_map=True, map_weight=10.0, map_threshold=0.2, map_kernel=3,
-               target_weight=None, reduction="mean", backend="auto"):
+               target_weight=None, reduction="mean", stage_weights=None, backend="auto"):
     """Adaptive Wing loss (Wang et al. 2019, eq. 6) times the weighted loss map W·M + 1 (§4.3).
 
     Args:
@@ -90,6 +91,9 @@ def awing_loss(pred, target, *, alpha=2.1, omega=14.0, epsilon=1.0, theta=0.5,
             (mmpose), with δ formed as (pred − target)·w.
         reduction: "mean" over B·K·H·W (default, mmpose), "sum", or "none" (per pixel).
         backend: "auto", "cuda", "triton", "cpu" or "torch" (see available_backends).
+        Multi-stage (stacked hourglass): pred (S,B,K,H,W) or a list of S (B,K,H,W) against one
+            target gives Σ_s stage_weights[s]·loss(pred[s]) (weights default to 1), each stage
+            reduced as a single call (one launch per stage for now).
 
     Returns the loss in fp32 for fp32/fp16/bf16 pred (fp64 for fp64): accumulated in fp32, and an
     fp16 sum over a batch would overflow. The gradient has pred's dtype. Mean and sum of an
@@ -97,6 +101,12 @@ def awing_loss(pred, target, *, alpha=2.1, omega=14.0, epsilon=1.0, theta=0.5,
     gradient at δ = 0 is 0. NaN in pred or target gives NaN loss and gradient at that pixel
     (and factor 1 for its neighbours' map); pred = ±inf gives loss inf, gradient ±A.
     """
+    if is_multi_stage(pred):
+        return stage_sum(lambda stage: awing_loss(
+            stage, target, alpha=alpha, omega=omega, epsilon=epsilon, theta=theta,
+            weight_map=weight_map, map_weight=map_weight, map_threshold=map_threshold,
+            map_kernel=map_kernel, target_weight=target_weight, reduction=reduction,
+            backend=backend), pred, stage_weights)
     _validate.choice("reduction", reduction, _REDUCTIONS)
     _validate.tensor("pred", pred, dim=4)
     same_dtype = not torch.is_autocast_enabled(pred.device.type)

@@ -26,13 +26,15 @@ def cuda_cases(op):
                                                                4),
         }
     if op == "awing_loss_from_coords":
-        # csrc/cuda/awing_loss_from_coords.cu: same tiling; the hot loop is the tile loop, its
-        # four rows unrolled: 16 pixels per iteration, with the tile's column and row factors.
+        # csrc/cuda/awing_loss_from_coords.cu: same tiling. The hot loop found is the tile loop
+        # (its row loop of 4 pixels inside, not unrolled): its static count holds one row
+        # iteration plus the tile's column set-up, which runs once per 16 pixels, so
+        # per_element over-states the cost per pixel.
         return {
-            "coords_tiles_kernel<float, true, true, false>": Case("cuda coords fp32 map k=3", 256, 16),
-            "coords_tiles_kernel<float, false, true, false>": Case("cuda coords fp32 no map", 256, 16),
+            "coords_tiles_kernel<float, true, true, false>": Case("cuda coords fp32 map k=3", 256, 4),
+            "coords_tiles_kernel<float, false, true, false>": Case("cuda coords fp32 no map", 256, 4),
             "coords_tiles_kernel<c10::BFloat16, true, true, false>": Case("cuda coords bf16 map k=3",
-                                                                    256, 16),
+                                                                    256, 4),
         }
     return {}
 

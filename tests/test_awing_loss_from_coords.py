@@ -303,3 +303,16 @@ def test_module_accepts_coordinates():
         module(pred, torch.rand(2, 3, 8, 8), target_weight=tw, coords=coords, sigma=1.5)
     with pytest.raises(ValueError, match="sigma"):
         module(pred, coords=coords, target_weight=tw)
+
+
+@pytest.mark.parametrize("device,backend", backend_params())
+def test_multi_stage_heatmap_target(device, backend):
+    """lk.awing_loss accepts stages too: Σ stage_weights[s]·awing_loss(pred[s], target)."""
+    preds = [make_inputs((2, 3, 7, 6), device, seed=s)[0] for s in range(2)]
+    target = reference.render_gaussian_heatmaps(make_inputs((2, 3, 7, 6), device)[1], 7, 6, 1.5)
+    loss = lk.awing_loss(torch.stack(preds), target, stage_weights=(0.5, 2.0), backend=backend)
+    grads = torch.autograd.grad(loss, preds)
+    for w, p, g in zip((0.5, 2.0), preds, grads):
+        assert_close(g, w * loss_and_grad(lk.awing_loss, p, target, backend=backend)[1])
+    with pytest.raises(ValueError, match="stage_weights must have one weight per stage"):
+        lk.awing_loss(preds, target, stage_weights=(1.0,), backend=backend)
