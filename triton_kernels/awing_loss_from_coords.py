@@ -21,14 +21,23 @@ SCALAR_TYPES = {name: "fp64" for name in ("alpha", "omega", "inv_epsilon", "thet
 
 
 @triton.jit
-def _window_pixel(j, c, radius, n, farthest):
+def _window_pixel(j, c, radius, n, FARTHEST: tl.constexpr):
     """gaussian_target.h dilation_pixel for the window j − radius .. j + radius cut to
     [0, n − 1]: nearest to c (w ≥ 0) or the farther end (w < 0)."""
     lo = tl.maximum(j - radius, 0.0)
     hi = tl.minimum(j + radius, n - 1.0)
-    nearest = tl.minimum(tl.maximum(tl.floor(c + 0.5), lo), hi)
-    far = tl.where(c - lo > hi - c, lo, hi)
-    return tl.where(farthest, far, nearest)
+    if FARTHEST:
+        return tl.where(c - lo > hi - c, lo, hi)
+    else:
+        return tl.minimum(tl.maximum(tl.floor(c + 0.5), lo), hi)
+
+
+@triton.jit
+def _dilated(fx, fy, cx, cy, k, radius, H, W, FARTHEST: tl.constexpr):
+    """The separable k×k dilation of the unweighted Gaussian (max for w ≥ 0, min for w < 0)."""
+    px = _window_pixel(fx, cx, radius, W, FARTHEST)
+    py = _window_pixel(fy, cy, radius, H, FARTHEST)
+    return tl.exp((py - cy) * (py - cy) * k) * tl.exp((px - cx) * (px - cx) * k)
 
 
 @triton.jit
@@ -76,12 +85,11 @@ def tiles_kernel(pred_ptr, coords_ptr, sigma_ptr, weight_ptr, loss_ptr, grad_ptr
         gy = tl.exp((fy - cy) * (fy - cy) * k)
         target = gy * gx
         if USE_MAP:  # first: one value (the factor) lives across the loss maths, not four
-            farthest = w < 0.0
-            px = _window_pixel(fx, cx, radius, W, farthest)
-            py = _window_pixel(fy, cy, radius, H, farthest)
-            mx = tl.exp((px - cx) * (px - cx) * k)
-            my = tl.exp((py - cy) * (py - cy) * k)
-            factor = tl.where(w * my * mx > map_threshold, map_weight + 1.0, 1.0).to(CT)
+            if w < 0.0:  # a per-heatmap branch: only one of the two is computed
+                dilated = _dilated(fx, fy, cx, cy, k, radius, H, W, True)
+            else:
+                dilated = _dilated(fx, fy, cx, cy, k, radius, H, W, False)
+            factor = tl.where(w * dilated > map_threshold, map_weight + 1.0, 1.0).to(CT)
         else:
             factor = 1.0
         diff = (tl.load(pred_ptr + offs, mask=inside, other=0.0).to(CT) - target) * w
