@@ -14,6 +14,22 @@ namespace landmark_kernels {
 // memory.
 constexpr int64_t kMaxMapKernel = 31;
 
+// The hyper-parameters and codes of both AWing ops (awing_loss, awing_loss_from_coords).
+inline void check_awing_params(double alpha, double omega, double epsilon, double theta,
+                               double map_weight, double map_threshold, int64_t map_kernel,
+                               int64_t reduction) {
+  check_positive(alpha, "alpha");
+  check_positive(omega, "omega");
+  check_positive(epsilon, "epsilon");
+  check_positive(theta, "theta");
+  TORCH_CHECK(std::isfinite(map_weight) && map_weight >= 0,
+              "map_weight must be a finite number >= 0, got ", map_weight);
+  check_finite(map_threshold, "map_threshold");
+  TORCH_CHECK(map_kernel >= 1 && map_kernel % 2 == 1 && map_kernel <= kMaxMapKernel,
+              "map_kernel must be an odd integer in [1, ", kMaxMapKernel, "], got ", map_kernel);
+  check_reduction(reduction);
+}
+
 struct AWingProblem {
   at::Tensor pred, target, weight;  // contiguous (B,K,H,W); weight (B,K), (B,K,H,W) or undefined
   int64_t planes, height, width;
@@ -30,16 +46,8 @@ inline AWingProblem prepare_awing(const at::Tensor& pred, const at::Tensor& targ
   check_like(target, "target", pred, "pred");
   TORCH_CHECK(target.sizes() == pred.sizes(), "target must have the shape of pred ", pred.sizes(),
               ", got ", target.sizes());
-  check_positive(alpha, "alpha");
-  check_positive(omega, "omega");
-  check_positive(epsilon, "epsilon");
-  check_positive(theta, "theta");
-  TORCH_CHECK(std::isfinite(map_weight) && map_weight >= 0,
-              "map_weight must be a finite number >= 0, got ", map_weight);
-  check_finite(map_threshold, "map_threshold");
-  TORCH_CHECK(map_kernel >= 1 && map_kernel % 2 == 1 && map_kernel <= kMaxMapKernel,
-              "map_kernel must be an odd integer in [1, ", kMaxMapKernel, "], got ", map_kernel);
-  check_reduction(reduction);
+  check_awing_params(alpha, omega, epsilon, theta, map_weight, map_threshold, map_kernel,
+                     reduction);
 
   AWingProblem p;
   p.pred = pred.contiguous();

@@ -47,6 +47,17 @@ TORCH_LIBRARY(landmark_kernels, m) {
       "pfld_loss_triton(Tensor pred, Tensor target, Tensor angles, Tensor angles_target, "
       "Tensor attributes, Tensor? attribute_weights, bool degrees, float weight_floor, "
       "bool compute_grad) -> (Tensor, Tensor, Tensor, Tensor, Tensor)");
+  // AWing against Gaussian targets rendered in the kernel from coords (B,K,2) with sigma (K,),
+  // both in the compute dtype (fp32; fp64 for fp64 pred); target_weight (B,K).
+  m.def(
+      "awing_loss_from_coords(Tensor pred, Tensor coords, Tensor sigma, Tensor? target_weight, "
+      "float alpha, float omega, float epsilon, float theta, float map_weight, "
+      "float map_threshold, int map_kernel, int reduction, bool compute_grad) -> (Tensor, Tensor)");
+  m.def(
+      "awing_loss_from_coords_triton(Tensor pred, Tensor coords, Tensor sigma, "
+      "Tensor? target_weight, float alpha, float omega, float epsilon, float theta, "
+      "float map_weight, float map_threshold, int map_kernel, int reduction, "
+      "bool compute_grad) -> (Tensor, Tensor)");
   // The backward of the fused losses: grad *= scale in place, in fp32; scale is 0-dim or grad's
   // shape. A 0-dim scale equal to 1 leaves grad untouched, decided on the device (no host sync).
   m.def("scale_grad_(Tensor(a!) grad, Tensor scale) -> ()");

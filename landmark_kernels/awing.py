@@ -6,6 +6,7 @@ import torch
 
 from . import _backends, _validate, reference
 from ._fused import REDUCTION_CODES, keep_grad_private, register_fused_loss
+from ._stages import is_multi_stage, stage_sum
 
 _OPS = torch.ops.landmark_kernels
 _MAX_MAP_KERNEL = 31  # csrc/awing_loss.h kMaxMapKernel: the CUDA halo tile bound
@@ -29,6 +30,22 @@ def _check_constants(alpha, omega, epsilon, theta):
                          "overflows fp32")
 
 
+def check_awing_params(alpha, omega, epsilon, theta, map_weight, map_threshold, map_kernel,
+                       reduction, compute_grad):
+    """The scalar arguments of both AWing raw ops (awing_loss, awing_loss_from_coords)."""
+    _validate.positive("alpha", alpha)
+    _validate.positive("omega", omega)
+    _validate.positive("epsilon", epsilon, smallest=1.0 / _validate.FP32_MAX)
+    _validate.positive("theta", theta)
+    _check_constants(alpha, omega, epsilon, theta)
+    _validate.non_negative("map_weight", map_weight)
+    _validate.finite("map_threshold", map_threshold)
+    _validate.odd_kernel("map_kernel", map_kernel, largest=_MAX_MAP_KERNEL)
+    _validate.code("reduction", reduction, (0, 1, 2))
+    if type(compute_grad) is not bool:
+        raise TypeError(f"compute_grad must be a bool, got {compute_grad!r}")
+
+
 def check_op_args(pred, target, target_weight, alpha, omega, epsilon, theta, map_weight,
                   map_threshold, map_kernel, reduction, compute_grad, *, same_dtype=True):
     """Validate the arguments of the raw ops awing_loss / awing_loss_triton (their schema in
@@ -45,17 +62,8 @@ def check_op_args(pred, target, target_weight, alpha, omega, epsilon, theta, map
                              f"of pred {tuple(pred.shape)}, got {tuple(target_weight.shape)}")
         _validate.same_device_dtype("target_weight", target_weight, "pred", pred,
                                     dtype=same_dtype)
-    _validate.positive("alpha", alpha)
-    _validate.positive("omega", omega)
-    _validate.positive("epsilon", epsilon, smallest=1.0 / _validate.FP32_MAX)
-    _validate.positive("theta", theta)
-    _check_constants(alpha, omega, epsilon, theta)
-    _validate.non_negative("map_weight", map_weight)
-    _validate.finite("map_threshold", map_threshold)
-    _validate.odd_kernel("map_kernel", map_kernel, largest=_MAX_MAP_KERNEL)
-    _validate.code("reduction", reduction, (0, 1, 2))
-    if type(compute_grad) is not bool:
-        raise TypeError(f"compute_grad must be a bool, got {compute_grad!r}")
+    check_awing_params(alpha, omega, epsilon, theta, map_weight, map_threshold, map_kernel,
+                       reduction, compute_grad)
 
 
 def _channel_weight(target_weight):
@@ -68,7 +76,7 @@ def _channel_weight(target_weight):
 
 def awing_loss(pred, target, *, alpha=2.1, omega=14.0, epsilon=1.0, theta=0.5,
                weight_map=True, map_weight=10.0, map_threshold=0.2, map_kernel=3,
-               target_weight=None, reduction="mean", backend="auto"):
+               target_weight=None, reduction="mean", stage_weights=None, backend="auto"):
     """Adaptive Wing loss (Wang et al. 2019, eq. 6) times the weighted loss map W·M + 1 (§4.3).
 
     Args:
@@ -83,6 +91,9 @@ def awing_loss(pred, target, *, alpha=2.1, omega=14.0, epsilon=1.0, theta=0.5,
             (mmpose), with δ formed as (pred − target)·w.
         reduction: "mean" over B·K·H·W (default, mmpose), "sum", or "none" (per pixel).
         backend: "auto", "cuda", "triton", "cpu" or "torch" (see available_backends).
+        Multi-stage (stacked hourglass): pred (S,B,K,H,W) or a list of S (B,K,H,W) against one
+            target gives Σ_s stage_weights[s]·loss(pred[s]) (weights default to 1), each stage
+            reduced as a single call (one launch per stage for now).
 
     Returns the loss in fp32 for fp32/fp16/bf16 pred (fp64 for fp64): accumulated in fp32, and an
     fp16 sum over a batch would overflow. The gradient has pred's dtype. Mean and sum of an
@@ -90,6 +101,12 @@ def awing_loss(pred, target, *, alpha=2.1, omega=14.0, epsilon=1.0, theta=0.5,
     gradient at δ = 0 is 0. NaN in pred or target gives NaN loss and gradient at that pixel
     (and factor 1 for its neighbours' map); pred = ±inf gives loss inf, gradient ±A.
     """
+    if is_multi_stage(pred):
+        return stage_sum(lambda stage: awing_loss(
+            stage, target, alpha=alpha, omega=omega, epsilon=epsilon, theta=theta,
+            weight_map=weight_map, map_weight=map_weight, map_threshold=map_threshold,
+            map_kernel=map_kernel, target_weight=target_weight, reduction=reduction,
+            backend=backend), pred, stage_weights)
     _validate.choice("reduction", reduction, _REDUCTIONS)
     _validate.tensor("pred", pred, dim=4)
     same_dtype = not torch.is_autocast_enabled(pred.device.type)

@@ -10,6 +10,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ._stages import is_multi_stage, stage_sum
+
 REDUCTIONS = ("none", "mean", "sum")
 
 
@@ -261,3 +263,40 @@ def relative_location_loss(pred, target, graph, *, base="soft_wing", reduction="
     loss = {"soft_wing": soft_wing_loss, "wing": wing_loss, "l1": l1_coord_loss}[base]
     return loss(graph_laplacian(pred, graph), graph_laplacian(target.detach(), graph),
                 reduction=reduction, **base_kwargs)
+def _sigma_per_channel(sigma, channels, like):
+    """sigma as a (K,) tensor of `like`'s dtype and device (a number applies to every channel)."""
+    sigma = torch.as_tensor(sigma, dtype=like.dtype, device=like.device)
+    return sigma.expand(channels) if sigma.dim() == 0 else sigma
+
+
+def render_gaussian_heatmaps(coords, height, width, sigma, *, dtype=None):
+    """Gaussian target heatmaps y = exp(−((x−cx)² + (y−cy)²)/(2σ²)) (AWing/HRNet targets).
+
+    coords: (B,K,2) landmark positions (x, y) in heatmap pixels, pixel centres at integers: pixel
+    (row i, column j) sits at (x, y) = (j, i). sigma: a number or (K,). A landmark with a NaN
+    coordinate (missing) renders as an all-zero heatmap; one far outside the map renders its
+    in-map tail. Returns (B,K,height,width) in `dtype` (default coords' dtype).
+    """
+    sigma = _sigma_per_channel(sigma, coords.shape[1], coords)
+    xs = torch.arange(width, dtype=coords.dtype, device=coords.device)
+    ys = torch.arange(height, dtype=coords.dtype, device=coords.device)
+    cx, cy = coords[..., 0, None, None], coords[..., 1, None, None]
+    d2 = (xs - cx) ** 2 + (ys[:, None] - cy) ** 2
+    heat = torch.exp(-d2 / (2 * sigma[:, None, None] ** 2))
+    missing = torch.isnan(coords).any(dim=-1)[..., None, None]
+    heat = torch.where(missing, torch.zeros_like(heat), heat)
+    return heat.to(dtype or coords.dtype)
+
+
+def awing_loss_from_coords(pred, coords, sigma, *, stage_weights=None, **awing_keywords):
+    """awing_loss(pred, render_gaussian_heatmaps(coords, H, W, sigma), **awing_keywords), the
+    target rendered in fp32 (fp64 for fp64 pred). pred (B,K,H,W), coords (B,K,2), sigma a number
+    or (K,). Multi-stage: pred (S,B,K,H,W) or a list of S (B,K,H,W) gives
+    Σ_s stage_weights[s]·loss(pred[s]) (weights default to 1)."""
+    if is_multi_stage(pred):
+        return stage_sum(lambda p: awing_loss_from_coords(p, coords, sigma, **awing_keywords),
+                         pred, stage_weights)
+    dtype = torch.float64 if pred.dtype == torch.float64 else torch.float32
+    target = render_gaussian_heatmaps(coords.detach().to(dtype), pred.shape[-2], pred.shape[-1],
+                                      sigma)
+    return awing_loss(pred, target, **awing_keywords)

@@ -17,6 +17,8 @@ import torch
 import triton
 import triton.language as tl
 
+from ._math import log1p, param
+
 _NONE, _MEAN = 0, 1  # reduction codes of the op schema; 2 is sum
 _NUM_WARPS = 4
 _TILE_ELEMS = 4 * 32 * _NUM_WARPS  # four pixels per thread: few registers, 16-byte accesses
@@ -28,14 +30,6 @@ _MAX_PROGRAMS = 4096
 #: Kernel arguments that are not int32 or pointers (for scripts/kernel_report.py).
 SCALAR_TYPES = {name: "fp64" for name in ("alpha", "omega", "inv_epsilon", "theta",
                                          "map_weight", "map_threshold", "grad_scale")}
-
-
-@triton.jit
-def _param(x, CT: tl.constexpr):
-    # A float argument as a CT scalar. Arithmetic with the argument itself would round it to
-    # fp32 first (Triton types float scalars as fp32, and so does its interpreter), which an
-    # fp64 run must not; the arguments are declared fp64 for the same reason.
-    return tl.sum(tl.full([1], x, CT), axis=0)
 
 
 @triton.jit
@@ -75,19 +69,46 @@ def _rcp(x, FAST: tl.constexpr):
 @triton.jit
 def _log1p(t, CT: tl.constexpr, FAST: tl.constexpr):
     if CT == tl.float64:
-        # No libdevice in the interpreter; log(u)·t/(u−1) cancels the rounding of u = 1 + t
-        # (Goldberg), so small t keeps full relative precision.
-        u = 1.0 + t
-        d = u - 1.0
-        safe_d = tl.where(d == 0.0, 1.0, d)
-        r = tl.log(u) * (t / safe_d)
-        r = tl.where(d == 0.0, t, r)
-        return tl.where(u == float("inf"), u, r)
+        return log1p(t)  # accurate (Goldberg), as the CPU kernel's
     else:
         # As csrc/cuda/awing_loss.cu FastMath: the series to t⁵ below 1/16 (error < t⁶/6), else
         # lg2(1 + t) (relative error ≈ 2e-6): no division, one MUFU.
         series = t * (1.0 - t * (0.5 - t * (1.0 / 3.0 - t * (0.25 - t * 0.2))))
         return tl.where(t < 0.0625, series, 0.6931471805599453 * _lg2(1.0 + t, FAST))
+
+
+@triton.jit
+def awing_pixel(diff, y, alpha, omega, inv_epsilon, theta, CT: tl.constexpr,
+                FAST: tl.constexpr):
+    """Loss of each pixel and the slope g = |∂loss/∂δ| for diff = (pred − target)·w and the
+    weighted target y (eq. 6); shared by every Triton AWing kernel."""
+    # csrc/awing_math.h: x = min(δ, θ), t = (x/ε)^(α−y), g = ω(α−y)t / (x(1+t)) is the
+    # slope at x (= A once δ ≥ θ), so loss = ω·log1p(t) + g·(δ − x) covers both branches.
+    # g = ω(α−y)·(t/xs)·(1/ε)/(1+t) with t/xs = xs^(α−y−1) taken as a power of its own: no
+    # quotient of two tiny numbers. xs below fp32's normal range counts as 2^−126 (the
+    # hardware's lg2/ex2 flush subnormals), which keeps t/xs exact where α − y = 1.
+    delta = tl.abs(diff)
+    x = tl.minimum(delta, theta)
+    e = alpha - y
+    positive = x > 0.0
+    xs = tl.where(positive, x, 1.0) * inv_epsilon
+    if CT == tl.float32:
+        xs = tl.maximum(xs, 1.1754943508222875e-38)
+    lx = _lg2(xs, FAST)
+    t = _ex2(e * lx, FAST)
+    t_over_xs = _ex2((e - 1.0) * lx, FAST)
+    # 0^e as torch.pow: 0 for e > 0, 1 for e = 0, inf for e < 0; the gradient there is 0.
+    t = tl.where(positive, t, tl.where(e > 0.0, 0.0, tl.where(e == 0.0, 1.0, float("inf"))))
+    g = tl.where(positive, omega * e * inv_epsilon * t_over_xs * _rcp(1.0 + t, FAST), 0.0)
+    loss = omega * _log1p(t, CT, FAST) + g * (delta - x)
+    return loss, g
+
+
+@triton.jit
+def signed_slope(diff, g):
+    # ∂loss/∂diff; diff·0: 0 at δ = 0, NaN for a NaN input (NaN in, NaN out as the other
+    # backends).
+    return tl.where(diff > 0.0, g, tl.where(diff < 0.0, -g, diff * 0.0))
 
 
 @triton.jit
@@ -114,9 +135,9 @@ def tiles_kernel(pred_ptr, target_ptr, weight_ptr, loss_ptr, grad_ptr, partial_p
                  STORE_LOSS: tl.constexpr, STORE_PARTIAL: tl.constexpr,
                  COMPUTE_GRAD: tl.constexpr, CT: tl.constexpr, FAST: tl.constexpr,
                  VEC4: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr):
-    alpha, omega, inv_epsilon = _param(alpha, CT), _param(omega, CT), _param(inv_epsilon, CT)
-    theta, map_weight = _param(theta, CT), _param(map_weight, CT)
-    map_threshold, grad_scale = _param(map_threshold, CT), _param(grad_scale, CT)
+    alpha, omega, inv_epsilon = param(alpha, CT), param(omega, CT), param(inv_epsilon, CT)
+    theta, map_weight = param(theta, CT), param(map_weight, CT)
+    map_threshold, grad_scale = param(map_threshold, CT), param(grad_scale, CT)
     if VEC4:  # W % 4 == 0: say so, so that rows start 16-byte aligned and accesses vectorise
         W = (W // 4) * 4
     pid = tl.program_id(0)
@@ -143,25 +164,7 @@ def tiles_kernel(pred_ptr, target_ptr, weight_ptr, loss_ptr, grad_ptr, partial_p
         # gradient ∝ δ^(α−y−1) magnifies any rounding in δ (and exactly 0 at δ = 0 under FMA).
         diff = (tl.load(pred_ptr + base + offs, mask=inside, other=0.0).to(CT) - target) * w
 
-        # csrc/awing_math.h: x = min(δ, θ), t = (x/ε)^(α−y), g = ω(α−y)t / (x(1+t)) is the
-        # slope at x (= A once δ ≥ θ), so loss = ω·log1p(t) + g·(δ − x) covers both branches.
-        # g = ω(α−y)·(t/xs)·(1/ε)/(1+t) with t/xs = xs^(α−y−1) taken as a power of its own: no
-        # quotient of two tiny numbers. xs below fp32's normal range counts as 2^−126 (the
-        # hardware's lg2/ex2 flush subnormals), which keeps t/xs exact where α − y = 1.
-        delta = tl.abs(diff)
-        x = tl.minimum(delta, theta)
-        e = alpha - y
-        positive = x > 0.0
-        xs = tl.where(positive, x, 1.0) * inv_epsilon
-        if CT == tl.float32:
-            xs = tl.maximum(xs, 1.1754943508222875e-38)
-        lx = _lg2(xs, FAST)
-        t = _ex2(e * lx, FAST)
-        t_over_xs = _ex2((e - 1.0) * lx, FAST)
-        # 0^e as torch.pow: 0 for e > 0, 1 for e = 0, inf for e < 0; the gradient there is 0.
-        t = tl.where(positive, t, tl.where(e > 0.0, 0.0, tl.where(e == 0.0, 1.0, float("inf"))))
-        g = tl.where(positive, omega * e * inv_epsilon * t_over_xs * _rcp(1.0 + t, FAST), 0.0)
-        loss = omega * _log1p(t, CT, FAST) + g * (delta - x)
+        loss, g = awing_pixel(diff, y, alpha, omega, inv_epsilon, theta, CT, FAST)
 
         if USE_MAP:
             # Grey dilation of the weighted target, NaN-propagating as max_pool2d (a NaN
@@ -184,9 +187,7 @@ def tiles_kernel(pred_ptr, target_ptr, weight_ptr, loss_ptr, grad_ptr, partial_p
             factor = 1.0
 
         if COMPUTE_GRAD:
-            # diff·0: 0 at δ = 0, NaN for a NaN input (NaN in, NaN out as the other backends).
-            signed_g = tl.where(diff > 0.0, g, tl.where(diff < 0.0, -g, diff * 0.0))
-            grad = factor * w * signed_g * grad_scale
+            grad = factor * w * signed_slope(diff, g) * grad_scale
             tl.store(grad_ptr + base + offs, grad.to(grad_ptr.dtype.element_ty), mask=inside)
         if STORE_LOSS:
             tl.store(loss_ptr + base + offs, loss.to(loss_ptr.dtype.element_ty), mask=inside)
@@ -203,7 +204,7 @@ def sum_partials_kernel(partial_ptr, out_ptr, n_partials, numel: tl.float64,
     idx = tl.arange(0, BLOCK)
     total = tl.sum(tl.load(partial_ptr + idx, mask=idx < n_partials, other=0.0), axis=0)
     if MEAN:
-        total = total / _param(numel, CT)
+        total = total / param(numel, CT)
     tl.store(out_ptr, total.to(out_ptr.dtype.element_ty))
 
 

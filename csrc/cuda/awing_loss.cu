@@ -31,6 +31,7 @@
 #include <type_traits>
 
 #include "../awing_loss.h"
+#include "awing_device.cuh"
 #include "block_reduce.cuh"
 
 namespace landmark_kernels {
@@ -40,7 +41,6 @@ namespace {
 // of four columns cover it. 16 strips of four rows make a 64×64 tile for 256 threads; a strip
 // re-reads 2r rows of its neighbours (from L1), 1.5× the target reads at r = 1.
 constexpr int kTileW = 64;
-constexpr int kVec = 4;
 constexpr int kGroupsPerRow = kTileW / kVec;  // threads per tile row: a half warp
 constexpr int kStripRows = 4;
 constexpr int kThreads = 256;
@@ -54,12 +54,6 @@ constexpr int64_t kMaxBlocks = 65536;
 constexpr int kNoMap = 0;
 constexpr int kRuntimeRadius = -1;
 
-// Four consecutive values; 16-byte accesses for fp32 (two for fp64, one 8-byte access for
-// fp16/bf16).
-template <typename T>
-struct alignas(sizeof(T) * kVec < 16 ? sizeof(T) * kVec : 16) Vec4 {
-  T v[kVec];
-};
 
 template <typename scalar_t>
 struct AWingArgs {
@@ -76,44 +70,6 @@ struct AWingArgs {
   bool weight_per_pixel;
 };
 
-// fp32 maths on the hardware's lg2/ex2/rcp (one MUFU instruction each, flushing subnormals)
-// instead of the accurate library calls (~40 instructions each). Error: t = ex2(e·lg2 xs) with
-// lg2 within 2^−22.6 absolute (xs in [½, 2]) or 2 ulp, so |Δt/t| ≤ ln2·(|e·lg2 xs|·2^−23 +
-// e·2^−22.6) ≈ 2e-6 for the heatmap range (|lg2 xs| ≤ 10, e ≤ 2.1); log1p below 1/16 is its
-// series to t⁵ (error < t⁶/6), above it lg2(1+t) (relative error ≤ 2^−24/t + 2^−22.6/lg2(1+t)
-// ≈ 2e-6); rcp is within 1 ulp for divisors in [1, 2^126], which the Python checks guarantee
-// ((θ/ε)^α ≤ 2^126). Together: within 1e-5 relative of the fp64 reference
-// (tests/test_awing_loss.py). xs = δ/ε below 2^−126 (fp32's normal range) counts as 2^−126,
-// which keeps t/xs exact where it matters (α − y = 1) and changes the loss by < 1e-37.
-// fp64 keeps StdMath.
-struct FastMath {
-  __device__ __forceinline__ static float ex2(float x) {
-    float y;
-    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-    return y;
-  }
-  __device__ __forceinline__ static float lg2(float x) {
-    float y;
-    asm("lg2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-    return y;
-  }
-  __device__ __forceinline__ static void powers(float xs, float e, float* t, float* t_over_xs) {
-    const float lx = lg2(fmaxf(xs, 1.17549435e-38f));
-    *t = ex2(e * lx);
-    *t_over_xs = ex2((e - 1.0f) * lx);  // not t / xs: no quotient of two tiny numbers
-  }
-  __device__ __forceinline__ static float log1p(float t) {
-    const float series = t * (1.0f - t * (0.5f - t * (1.0f / 3 - t * (0.25f - t * 0.2f))));
-    return t < 0.0625f ? series : 0.693147181f * lg2(1.0f + t);
-  }
-  __device__ __forceinline__ static float div(float a, float b) {
-    float r;
-    asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(b));
-    return a * r;
-  }
-};
-template <typename T>
-using DeviceMath = std::conditional_t<std::is_same_v<T, float>, FastMath, StdMath>;
 
 // The NaN-propagating max of the CPU kernel and of max_pool2d (the reference's dilation): one
 // max.NaN instruction in fp32 (sm_80+).
@@ -130,65 +86,6 @@ __device__ __forceinline__ float nan_max(float a, float b) {
 }
 #endif
 
-template <typename T>
-__device__ __forceinline__ Vec4<T> broadcast(T x) {
-  Vec4<T> out;
-#pragma unroll
-  for (int k = 0; k < kVec; ++k) out.v[k] = x;
-  return out;
-}
-
-// The n ≤ 4 values at idx, converted to the compute type, `fill` for the other 4 − n (n == 4
-// on the vectorised path, n == 0 loads nothing).
-template <bool kVectorized, typename T, typename scalar_t>
-__device__ __forceinline__ Vec4<T> load4(const scalar_t* p, int64_t idx, int n, T fill) {
-  Vec4<T> out = broadcast(fill);
-  if constexpr (kVectorized) {
-    if (n == kVec) {
-      const Vec4<scalar_t> raw = *reinterpret_cast<const Vec4<scalar_t>*>(p + idx);
-#pragma unroll
-      for (int k = 0; k < kVec; ++k) out.v[k] = T(raw.v[k]);
-    }
-  } else {
-#pragma unroll
-    for (int k = 0; k < kVec; ++k)
-      if (k < n) out.v[k] = T(p[idx + k]);
-  }
-  return out;
-}
-
-// Writes a Vec4 as 16- or 8-byte vector stores. Assigning the struct lets the compiler split it
-// into four scalar stores when registers are tight; st.global.v4/v2 cannot be split.
-template <typename S>
-__device__ __forceinline__ void store_words(S* dst, const Vec4<S>& x) {
-  if constexpr (sizeof(Vec4<S>) % 16 == 0) {
-    uint4 w[sizeof(Vec4<S>) / 16];
-    memcpy(w, &x, sizeof(w));
-#pragma unroll
-    for (int i = 0; i < int(sizeof(w) / 16); ++i)
-      asm volatile("st.global.v4.u32 [%0], {%1, %2, %3, %4};" ::"l"(reinterpret_cast<uint4*>(dst) + i),
-                   "r"(w[i].x), "r"(w[i].y), "r"(w[i].z), "r"(w[i].w) : "memory");
-  } else {
-    static_assert(sizeof(Vec4<S>) == 8, "fp16/bf16 Vec4: one 8-byte store");
-    uint2 w;
-    memcpy(&w, &x, sizeof(w));
-    asm volatile("st.global.v2.u32 [%0], {%1, %2};" ::"l"(dst), "r"(w.x), "r"(w.y) : "memory");
-  }
-}
-
-template <bool kVectorized, typename scalar_t, typename T>
-__device__ __forceinline__ void store4(scalar_t* p, int64_t idx, int n, const Vec4<T>& x) {
-  if constexpr (kVectorized) {
-    Vec4<scalar_t> raw;
-#pragma unroll
-    for (int k = 0; k < kVec; ++k) raw.v[k] = scalar_t(x.v[k]);
-    store_words(p + idx, raw);
-  } else {
-#pragma unroll
-    for (int k = 0; k < kVec; ++k)
-      if (k < n) p[idx + k] = scalar_t(x.v[k]);
-  }
-}
 
 // Where a thread works: the plane and its base offset, its four columns gx..gx+3 (n of them
 // inside the image) and the first row of its strip.
@@ -364,10 +261,6 @@ __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm)
     const T total = block_sum<kThreads>(sum);
     if (threadIdx.x == 0) a.partials[blockIdx.x] = total;
   }
-}
-
-bool aligned_for(const void* p, size_t alignment) {
-  return p == nullptr || reinterpret_cast<std::uintptr_t>(p) % alignment == 0;
 }
 
 template <typename scalar_t, bool kVectorized, bool kStoreLoss>
