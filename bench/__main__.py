@@ -10,10 +10,10 @@ import torch
 
 import landmark_kernels as lk
 
-from . import awing_loss
+from . import awing_loss, coord_losses
 from .harness import print_table
 
-BENCHES = {"awing_loss": awing_loss}
+BENCHES = {"awing_loss": awing_loss, "coord_losses": coord_losses}
 
 
 def main():
@@ -29,7 +29,8 @@ def main():
         f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
     print(f"# landmark-kernels benchmark: {device.type} ({name}), torch {torch.__version__}")
     for bench in args.only:
-        print_table(bench, BENCHES[bench].run(device, backends))
+        print_table(bench, BENCHES[bench].run(device, backends),
+                    floor=getattr(BENCHES[bench], "FLOOR", "floor (copy)"))
 
 
 if __name__ == "__main__":

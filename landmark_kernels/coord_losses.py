@@ -7,7 +7,7 @@ one launch writes the loss partials and the gradient, a deterministic second sta
 
 import torch
 
-from . import _backends, _validate, reference
+from . import _backends, _eager, _fused, _validate, reference
 from ._fused import REDUCTION_CODES, keep_grad_private, register_fused_loss
 
 _OPS = torch.ops.landmark_kernels
@@ -84,10 +84,16 @@ def _call(name, backend, check, pred, target, aux, reduction, *params):
     backend = _backends.resolve(backend, pred.device)
     if backend == "torch":
         return None, aux, backend
-    op = getattr(_OPS, name + "_triton" if backend == "triton" else name).default
-    loss, grad = op(*args[:3], *map(float, params), *args[-2:])
+    op = _NATIVE_OPS[name, backend == "triton"]
+    loss, grad = _eager.call(op, (*args[:3], *map(float, params), *args[-2:]),
+                             setup_context=_fused._setup_context, backward=_fused._backward)
     keep_grad_private(grad)
     return loss, aux, backend
+
+
+# The OpOverloads, looked up once: torch.ops attribute access costs microseconds per call.
+_NATIVE_OPS = {(name, triton): getattr(_OPS, name + ("_triton" if triton else "")).default
+               for name in ("wing_loss", "soft_wing_loss", "acr_loss") for triton in (False, True)}
 
 
 def _reduction(reduction):
