@@ -7,8 +7,8 @@ one launch writes the loss partials and the gradient, a deterministic second sta
 
 import torch
 
-from . import _backends, _eager, _fused, _validate, reference
-from ._fused import REDUCTION_CODES, keep_grad_private, register_fused_loss
+from . import _backends, _eager, _validate, reference
+from ._fused import REDUCTION_CODES, register_fused_loss
 
 _OPS = torch.ops.landmark_kernels
 # csrc/coord_loss.h kCoordParamMin/Max: wide enough for pixel and normalised coordinates, narrow
@@ -85,10 +85,7 @@ def _call(name, backend, check, pred, target, aux, reduction, *params):
     if backend == "torch":
         return None, aux, backend
     op = _NATIVE_OPS[name, backend == "triton"]
-    loss, grad = _eager.call(op, (*args[:3], *map(float, params), *args[-2:]),
-                             setup_context=_fused._setup_context, backward=_fused._backward)
-    keep_grad_private(grad)
-    return loss, aux, backend
+    return _eager.fused_loss(op, (*args[:3], *map(float, params), *args[-2:])), aux, backend
 
 
 # The OpOverloads, looked up once: torch.ops attribute access costs microseconds per call.
