@@ -41,10 +41,11 @@ def fwd_bwd(loss_fn, pred, *args):
     return run
 
 
-def print_table(title, rows):
-    """rows: dicts with case, variant, ms; ratios are taken against the same case's anchors."""
+def print_table(title, rows, floor="floor (copy)"):
+    """rows: dicts with case, variant, ms; ratios are taken against the same case's anchors;
+    `floor` names the variant the last column compares with."""
     print(f"\n## {title}\n")
-    print("| case | variant | time (ms) | vs eager | vs compiled | vs floor |")
+    print(f"| case | variant | time (ms) | vs eager | vs compiled | vs {floor} |")
     print("|---|---|---:|---:|---:|---:|")
     anchors = {}
     for r in rows:
@@ -55,8 +56,7 @@ def print_table(title, rows):
         def ratio(name):
             return f"{a[name] / r['ms']:.2f}x faster" if name in a and name != r["variant"] \
                 else ""
-        floor = a.get("floor (copy)")
-        vs_floor = f"{r['ms'] / floor:.2f}x floor" if floor and r["variant"] != "floor (copy)" \
-            else ""
+        floor_ms = a.get(floor)
+        vs_floor = f"{r['ms'] / floor_ms:.2f}x" if floor_ms and r["variant"] != floor else ""
         print(f"| {r['case']} | {r['variant']} | {r['ms']:.3f} | {ratio('eager reference')} | "
               f"{ratio('torch.compile(reference)')} | {vs_floor} |")

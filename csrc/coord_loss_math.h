@@ -66,13 +66,17 @@ struct AcrFn {
     const T e = T(1) - phi;  // 1 − Φ ∈ [0, 1]
     T u, unused;
     Math::powers(x > T(0) ? x : T(1), e, &u, &unused);
-    u = x > T(0) ? u : (e == T(0) ? T(1) : T(0));  // x^e at x = 0: 1 for Φ = 1, else 0
+    const T zero_pow = e == T(0) ? T(1) : T(0);  // x^e at x = 0: 1 for Φ = 1, else 0
+    u = x > T(0) ? u : zero_pow;
     const T t = u * x;
-    const bool valid = phi >= T(0) && phi <= T(1);
-    const T nan = T(NAN);
-    *slope = valid ? (small ? lam * (T(1) + e) * u / (T(1) + t) : T(2) * delta) : nan;
-    const T loss = small ? lam * Math::log1p(t) : delta * delta + phi * ln2 - T(1);
-    return valid ? loss : nan;
+    // Bitwise & (no short circuit): the loop stays branch-free, so it vectorises.
+    const bool valid = (phi >= T(0)) & (phi <= T(1));
+    const T log_slope = lam * (T(1) + e) * u / (T(1) + t);
+    const T s = small ? log_slope : T(2) * delta;
+    *slope = valid ? s : T(NAN);
+    const T log_loss = lam * Math::log1p(t);
+    const T loss = small ? log_loss : delta * delta + phi * ln2 - T(1);
+    return valid ? loss : T(NAN);
   }
 };
 

@@ -7,8 +7,8 @@ one launch writes the loss partials and the gradient, a deterministic second sta
 
 import torch
 
-from . import _backends, _validate, reference
-from ._fused import REDUCTION_CODES, keep_grad_private, register_fused_loss
+from . import _backends, _eager, _validate, reference
+from ._fused import REDUCTION_CODES, register_fused_loss
 
 _OPS = torch.ops.landmark_kernels
 # csrc/coord_loss.h kCoordParamMin/Max: wide enough for pixel and normalised coordinates, narrow
@@ -84,10 +84,13 @@ def _call(name, backend, check, pred, target, aux, reduction, *params):
     backend = _backends.resolve(backend, pred.device)
     if backend == "torch":
         return None, aux, backend
-    op = getattr(_OPS, name + "_triton" if backend == "triton" else name).default
-    loss, grad = op(*args[:3], *map(float, params), *args[-2:])
-    keep_grad_private(grad)
-    return loss, aux, backend
+    op = _NATIVE_OPS[name, backend == "triton"]
+    return _eager.fused_loss(op, (*args[:3], *map(float, params), *args[-2:])), aux, backend
+
+
+# The OpOverloads, looked up once: torch.ops attribute access costs microseconds per call.
+_NATIVE_OPS = {(name, triton): getattr(_OPS, name + ("_triton" if triton else "")).default
+               for name in ("wing_loss", "soft_wing_loss", "acr_loss") for triton in (False, True)}
 
 
 def _reduction(reduction):

@@ -8,7 +8,7 @@ class weights come from the batch's attribute frequencies inside the kernel.
 
 import torch
 
-from . import _backends, _validate, reference
+from . import _backends, _eager, _validate, reference
 from ._fused import grad_dtype, loss_dtype
 
 _OPS = torch.ops.landmark_kernels
@@ -97,7 +97,8 @@ def pfld_loss(pred, target, angles, angles_target, attributes, *, attribute_weig
                                    attribute_weights=attribute_weights, degrees=degrees,
                                    weight_floor=float(weight_floor))
     op = _OPS.pfld_loss_triton if backend == "triton" else _OPS.pfld_loss
-    weighted, l2, *_ = op.default(*args[:7], float(weight_floor), compute_grad)
+    weighted, l2, *_ = _eager.call(op.default, (*args[:7], float(weight_floor), compute_grad),
+                                   setup_context=_setup_context, backward=_backward)
     return weighted, l2
 
 

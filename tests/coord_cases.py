@@ -326,6 +326,23 @@ def test_retain_graph_and_double_backward(case, device, backend):
         torch.autograd.grad(loss, pred, create_graph=True)
 
 
+@pytest.mark.parametrize("device,backend", backend_params())
+def test_gradient_buffer_is_never_aliased(case, device, backend):
+    """The backward hands the stored gradient on as it is when grad_output is 1: accumulating
+    into pred.grad, or editing it, must never change what a kept graph gives next time."""
+    pred, target = make_inputs(case, (2, 3, 2), device)
+    aux = make_aux(case, "element", (2, 3, 2), device)
+    loss = case.call(pred, target, aux, backend=backend)
+    loss.backward(retain_graph=True)
+    once = pred.grad.clone()
+    pred.grad.mul_(0.5)
+    loss.backward(retain_graph=True)
+    assert torch.equal(pred.grad, 1.5 * once)
+    pred.grad = None
+    loss.backward()
+    assert torch.equal(pred.grad, once)
+
+
 @pytest.mark.parametrize("device,backend", ALL_BACKENDS)
 def test_numpy_scalars_accepted(case, device, backend):
     pred, target = make_inputs(case, (2, 3, 2), device)

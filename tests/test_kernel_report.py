@@ -73,3 +73,20 @@ def test_triton_coords_headline(coords_rows):
     row = coords_rows["triton coords fp32 map k=3"]
     assert row["per_element"] <= 130 and row["spills"] == 0
     assert row["loads"].startswith("128b") and row["stores"] == "128b×1"
+
+
+def test_coordinate_and_pfld_kernels_compile_without_spills():
+    """csrc/cuda/coord_loss.cu, pfld_loss.cu and their Triton twins compile for sm_90 with no
+    spills; these tensors are small (launch-bound), so no instruction budget is imposed."""
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "kernel_report.py"),
+                          "--arch", "90", "--ops", "coord_loss,pfld_loss", "--json"], env=env,
+                         capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = {r["kernel"]: r for r in map(json.loads, filter(
+        lambda line: line.startswith("{"), out.stdout.splitlines()))}
+    for label in ("cuda wing fp32", "cuda soft_wing fp32", "cuda acr fp32", "cuda acr bf16",
+                  "triton wing fp32", "triton acr fp32", "cuda pfld one block fp32",
+                  "cuda pfld distances fp32", "triton pfld distances fp32"):
+        assert label in rows, sorted(rows)
+    assert all(r["spills"] == 0 for r in rows.values()), rows

@@ -8,6 +8,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "../coord_loss.h"
@@ -86,6 +87,10 @@ void coord_family(const CoordProblem& p, const Fn& fn, bool check_phi, int64_t r
                   const at::Tensor& loss, const at::Tensor& grad) {
   using T = at::opmath_type<scalar_t>;
   using grad_t = stored_grad_t<scalar_t>;
+  // The element loop writes T: rounding to bf16 has a NaN branch that would keep the loop from
+  // vectorising, so bf16 gradients go through a T scratch and a separate conversion.
+  constexpr bool kGradViaScratch = std::is_same_v<grad_t, at::BFloat16>;
+  using loop_grad_t = std::conditional_t<kGradViaScratch, T, grad_t>;
   const int64_t chunks = (p.numel + kChunk - 1) / kChunk;
   const T grad_scale = T(1.0 / p.divisor);
   const scalar_t* pred = p.pred.const_data_ptr<scalar_t>();
@@ -99,7 +104,7 @@ void coord_family(const CoordProblem& p, const Fn& fn, bool check_phi, int64_t r
 
   at::parallel_for(0, chunks, kGrainChunks, [&](int64_t begin, int64_t end) {
     T w[kChunk], phi_chunk[kChunk], loss_scratch[kChunk];
-    grad_t grad_scratch[kChunk];
+    loop_grad_t grad_scratch[kChunk];
     if (weight == nullptr) std::fill(w, w + kChunk, T(1));
     for (int64_t chunk = begin; chunk < end; ++chunk) {
       const int64_t start = chunk * kChunk;
@@ -115,9 +120,15 @@ void coord_family(const CoordProblem& p, const Fn& fn, bool check_phi, int64_t r
           bad_phi[chunk] = bad;
         }
       }
-      sums[chunk] = double(chunk_loss_dispatch(
-          fn, pred + start, target + start, w, phi_values, n, grad_scale,
-          loss_all ? loss_all + start : loss_scratch, grad_all ? grad_all + start : grad_scratch));
+      loop_grad_t* grad_out = grad_scratch;
+      if constexpr (!kGradViaScratch) grad_out = grad_all ? grad_all + start : grad_scratch;
+      sums[chunk] = double(chunk_loss_dispatch(fn, pred + start, target + start, w, phi_values,
+                                               n, grad_scale,
+                                               loss_all ? loss_all + start : loss_scratch,
+                                               grad_out));
+      if constexpr (kGradViaScratch) {
+        if (grad_all) std::copy(grad_scratch, grad_scratch + n, grad_all + start);
+      }
     }
   });
   if (check_phi) {
