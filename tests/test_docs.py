@@ -88,6 +88,56 @@ def test_every_op_page_has_tested_code():
     assert len(_runnable(ROOT / "README.md")) >= 3
 
 
+_LINK = re.compile(r"\]\(([^()\s]+)\)")
+
+
+def _slug(heading):
+    """GitHub's anchor of a Markdown heading: lower case, punctuation dropped, spaces -> '-'."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def _prose(path):
+    """The Markdown of `path` without its fenced code blocks."""
+    return re.sub(r"^[ \t]*```.*?^[ \t]*```", "", path.read_text(encoding="utf-8"),
+                  flags=re.S | re.M)
+
+
+def _anchors(path):
+    return {_slug(h) for h in re.findall(r"^#+ (.*)$", _prose(path), flags=re.M)}
+
+
+def _broken_links(path):
+    """The relative links of `path` (outside code) whose file, or heading anchor, is missing."""
+    broken = []
+    for link in _LINK.findall(re.sub(r"`[^`\n]*`", "", _prose(path))):
+        if "://" in link or link.startswith("mailto:"):
+            continue
+        target, _, anchor = link.partition("#")
+        target = (path.parent / target).resolve() if target else path
+        if not target.exists() or (anchor and target.is_file()
+                                   and anchor not in _anchors(target)):
+            broken.append(link)
+    return broken
+
+
+def test_link_checker(tmp_path):
+    assert _slug("The module `lk.nn.AdaptiveWingLoss`") == "the-module-lknnadaptivewingloss"
+    assert _slug("Units: coord_scale, and SoftWing") == "units-coord_scale-and-softwing"
+    (tmp_path / "b.md").write_text("# B page\n## The `x.y` part\n")
+    (tmp_path / "a.md").write_text(
+        "[ok](b.md) [ok](b.md#the-xy-part) [ok](#a) [web](https://x.org/#y) `[no](c.md)`\n"
+        "# A\n[bad](c.md) [bad](b.md#nope)\n```python\nf()[0](**kw)\n```\n")
+    assert _broken_links(tmp_path / "a.md") == ["c.md", "b.md#nope"]
+
+
+@pytest.mark.parametrize("path", DOC_FILES + [ROOT / "CONTRIBUTING.md"],
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_links_resolve(path):
+    """Every relative link points to a file of the repository (and an anchor to a heading)."""
+    broken = _broken_links(path)
+    assert not broken, f"broken links in {path.name}: {broken}"
+
+
 def _scanned_files():
     for name in SCANNED:
         path = ROOT / name
