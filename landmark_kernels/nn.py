@@ -315,7 +315,8 @@ class RelativeLocationLoss(torch.nn.Module):
     .to(device) moves it; base="soft_wing" ("wing", "l1"); use_target_weight=False,
     loss_weight=1 (mmpose). Keywords: reduction="batchmean", backend="auto", and the base
     loss's own (omega1, omega2, epsilon for SoftWing; omega, epsilon for Wing).
-    forward(output, target, target_weight=None): coordinates (B,N,D); target_weight (B,N),
+    forward(output, target, target_weight=None, *, target_weights=None): coordinates (B,N,D);
+    target_weight (or mmpose 1.x's target_weights) (B,N),
     (B,N,1) or (B,N,D) weights Δ when use_target_weight.
     """
 
@@ -331,10 +332,9 @@ class RelativeLocationLoss(torch.nn.Module):
         """The loss's LandmarkGraph, on the device of its buffers."""
         return _graph_of(self)
 
-    def forward(self, output, target, target_weight=None):
-        if self.use_target_weight and target_weight is None:
-            raise ValueError("target_weight is required when use_target_weight=True")
-        weight = dict(target_weight=target_weight) if self.use_target_weight else {}
+    def forward(self, output, target, target_weight=None, *, target_weights=None):
+        target_weight = _target_weight(self.use_target_weight, target_weight, target_weights)
+        weight = {} if target_weight is None else dict(target_weight=target_weight)
         loss = relative_location_loss(output, target, self.graph, base=self.base,
                                       reduction=self.reduction, backend=self.backend,
                                       **weight, **self.base_kwargs)
