@@ -229,7 +229,9 @@ class PFLDLoss(torch.nn.Module):
     loss_weight=1 (multiplies both outputs), backend.
     forward(landmarks, landmarks_target, angles, angles_target, attributes) → (weighted, l2),
     i.e. PFLD-pytorch's forward(attribute_gt[:, 1:6], landmark_gt, euler_angle_gt, angle,
-    landmarks) reordered; see lk.pfld_loss.
+    landmarks, train_batchsize) reordered, without train_batchsize: the weight of a class
+    absent from the batch is the batch's own size (upstream uses the configured batch size,
+    which differs only on a smaller last batch); see lk.pfld_loss.
     """
 
     def __init__(self, attribute_weights=None, degrees=False, weight_floor=0.0, loss_weight=1.0,
