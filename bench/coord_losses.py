@@ -1,7 +1,7 @@
 """Coordinate losses on B×N×2 landmarks (N = 68 or 98), fp32: Wing, SoftWing, ACR, PFLD. Ours
 on each backend; the eager reference and torch.compile of it; the public code (mmpose's Wing
 and SoftWing; PFLD-pytorch's loss with its Python loop over the attribute classes; ACR's
-official code is TensorFlow: no PyTorch baseline). These tensors are tiny: the cost is kernel
+official TensorFlow loss restated op for op in PyTorch). These tensors are tiny: the cost is kernel
 launches and host overhead, not bytes, so the floor is the trivial loss
 `(pred - target).abs().sum()` forward and backward."""
 
@@ -74,6 +74,8 @@ def acr(device, size):
                      device) + [
             Impl("eager reference", "baseline", lambda: reference.acr_loss(pred, target, phi)),
             *compiled("reference", reference.acr_loss, lambda f: f(pred, target, phi), size),
+            Impl("official ACR (TensorFlow code, restated)", "baseline",
+                 lambda: public_code.official_acr(pred, target, phi)),
         ]
         result.append(coord_case("acr", batch, n, pred, target, impls))
     return result

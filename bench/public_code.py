@@ -93,6 +93,18 @@ def mmpose_soft_wing(pred, target, omega1=2.0, omega2=20.0, epsilon=0.5):
     return torch.mean(torch.sum(losses, dim=[1, 2]), dim=0)
 
 
+def official_acr(pred, target, phi, lam=1.0):
+    """The official ACR loss (TensorFlow, ACRLoss.acr_loss) restated op for op in PyTorch: 0/1
+    masks for the two branches, a mean over all elements for each, the factor 100."""
+    low = (torch.abs(pred - target) <= 1.0).float()
+    high = (torch.abs(pred - target) > 1.0).float()
+    c = phi * math.log(2.0) - 1.0
+    loss_high = 100 * torch.mean(high * (torch.square(pred - target) + c))
+    small = torch.pow(torch.abs(pred - target), 2.0 - phi)
+    loss_low = 100 * torch.mean(low * (lam * torch.log(1.0 + small)))
+    return loss_low + loss_high
+
+
 def pfld_pytorch_loss(attribute_gt, landmark_gt, euler_angle_gt, angle, landmarks,
                       train_batchsize):
     """PFLD-pytorch PFLDLoss.forward, as written: a Python loop over the 5 attribute ratios
