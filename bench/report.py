@@ -128,6 +128,6 @@ def _chart(path, meta, rows):
     ax.set_title(f"landmark-kernels, {meta['device_name']}, {meta['date'][:16]}\n"
                  f"{meta['command']}", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
