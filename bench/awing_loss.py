@@ -32,23 +32,33 @@ def heatmap_pair(shape, device):
     return coords, target, pred
 
 
+def _official(pred, target, device):
+    """The official pipeline: the loss on a loader-made map, and the loader's cost (none
+    without scipy)."""
+    if public_code.grey_dilation is None:
+        return []
+    target_np = target.cpu().numpy()
+    weight_map = torch.from_numpy(public_code.official_weight_map(target_np)).to(device)
+    return [
+        Impl("official AWing loss × loader-made map", "baseline",
+             lambda: public_code.official_awing_with_map(pred, target, weight_map)),
+        Impl("official loader: scipy weight map (CPU) + copy to device", "loader",
+             lambda: torch.from_numpy(public_code.official_weight_map(target_np)).to(device)),
+    ]
+
+
 def cases(device, size):
     result = []
     for shape in shapes(device, size):
         _, target, pred = heatmap_pair(shape, device)
         grad = torch.empty_like(pred)
-        target_np = target.cpu().numpy()
-        weight_map = torch.from_numpy(public_code.official_weight_map(target_np)).to(device)
         impls = ours("lk.awing_loss", lambda b: lk.awing_loss(pred, target, backend=b), device)
         impls += [
             Impl("eager reference", "baseline", lambda: reference.awing_loss(pred, target)),
             *compiled("reference", reference.awing_loss, lambda f: f(pred, target), size),
             Impl(f"{public_code.MMPOSE} AdaptiveWingLoss (no weight map)", "baseline",
                  lambda: public_code.mmpose_awing(pred, target)),
-            Impl("official AWing loss × loader-made map", "baseline",
-                 lambda: public_code.official_awing_with_map(pred, target, weight_map)),
-            Impl("official loader: scipy weight map (CPU) + copy to device", "loader",
-                 lambda: torch.from_numpy(public_code.official_weight_map(target_np)).to(device)),
+            *_official(pred, target, device),
             Impl("floor: copy 12 B/px", "floor", lambda: torch.add(pred.detach(), target,
                                                                    out=grad)),
         ]

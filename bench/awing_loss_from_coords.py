@@ -19,11 +19,27 @@ SIGMA = 1.5
 
 
 def _loader(coords_np, height, width, device):
-    """What the public loaders do per batch: render each sample's targets, build the map."""
+    """What the public loaders do per batch: render each sample's targets (mmpose's renderer)
+    and, with scipy, the official weight map. Returns the tensors on `device`."""
     targets = np.stack([public_code.mmpose_unbiased_heatmaps(c, height, width, SIGMA)
                         for c in coords_np])
-    return (torch.from_numpy(targets).to(device),
-            torch.from_numpy(public_code.official_weight_map(targets)).to(device))
+    maps = () if public_code.grey_dilation is None else \
+        (torch.from_numpy(public_code.official_weight_map(targets)).to(device),)
+    return (torch.from_numpy(targets).to(device),) + maps
+
+
+def _public(pred, target, coords_np, device):
+    """mmpose's loss and the official one on loader-made targets, and the loader's cost."""
+    h, w = pred.shape[-2:]
+    loaded = _loader(coords_np, h, w, device)
+    impls = [Impl(f"{public_code.MMPOSE} AdaptiveWingLoss on loader-made target (no map)",
+                  "baseline", lambda: public_code.mmpose_awing(pred, target))]
+    if len(loaded) == 2:
+        impls.append(Impl("official AWing loss × map, both loader-made", "baseline",
+                          lambda: public_code.official_awing_with_map(pred, target, loaded[1])))
+    what = "mmpose unbiased Gaussians" + (" + scipy weight map" if len(loaded) == 2 else "")
+    return impls + [Impl(f"loader: {what} (CPU) + copy", "loader",
+                         lambda: _loader(coords_np, h, w, device)[0])]
 
 
 def cases(device, size):
@@ -31,8 +47,6 @@ def cases(device, size):
     for shape in shapes(device, size):
         h, w = shape[-2:]
         coords, target, pred = heatmap_pair(shape, device)
-        coords_np = coords.cpu().numpy()
-        weight_map = _loader(coords_np, h, w, device)[1]
         grad = torch.empty_like(pred)
         impls = ours("lk.awing_loss_from_coords",
                      lambda b: lk.awing_loss_from_coords(pred, coords, SIGMA, backend=b), device)
@@ -43,12 +57,7 @@ def cases(device, size):
                  lambda: reference.awing_loss_from_coords(pred, coords, SIGMA)),
             *compiled("reference", reference.awing_loss_from_coords,
                       lambda f: f(pred, coords, SIGMA), size),
-            Impl(f"{public_code.MMPOSE} AdaptiveWingLoss on loader-made target (no map)",
-                 "baseline", lambda: public_code.mmpose_awing(pred, target)),
-            Impl("official AWing loss × map, both loader-made", "baseline",
-                 lambda: public_code.official_awing_with_map(pred, target, weight_map)),
-            Impl("loader: mmpose unbiased Gaussians + scipy weight map (CPU) + copy", "loader",
-                 lambda: _loader(coords_np, h, w, device)[0]),
+            *_public(pred, target, coords.cpu().numpy(), device),
             Impl("floor: copy 8 B/px", "floor", lambda: torch.mul(pred.detach(), 2.0, out=grad)),
         ]
         result.append(Case("awing_from_coords", "B={} K={} {}×{}".format(*shape), impls,

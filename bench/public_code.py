@@ -11,6 +11,11 @@ import math
 import numpy as np
 import torch
 
+try:  # the official AWing loader's dilation; without scipy that pipeline is not timed
+    from scipy.ndimage import grey_dilation
+except ImportError:
+    grey_dilation = None
+
 try:  # mmpose's own modules when installed (it needs mmcv/mmengine)
     from mmpose.models.losses import AdaptiveWingLoss, SoftWingLoss, WingLoss
     MMPOSE = "mmpose"
@@ -46,7 +51,6 @@ def official_awing_with_map(pred, target, weight_map, map_weight=10.0):
 def official_weight_map(heatmaps):
     """The official AWing data loader's weight map (utils.generate_weight_map): per heatmap, a
     3×3 scipy grey dilation on the CPU, M = 1 where it exceeds 0.2. heatmaps: (B,K,H,W) NumPy."""
-    from scipy.ndimage import grey_dilation
     weight_map = np.zeros_like(heatmaps)
     for i in range(heatmaps.shape[0]):
         for j in range(heatmaps.shape[1]):

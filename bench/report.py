@@ -79,10 +79,10 @@ def markdown(case, rows):
             else ""
         peak = last["peak_mem_bytes"]
         kind = {"ours": f"**{name}**", "loader": f"{name} (loader)"}.get(last["kind"], name)
+        faster = f"{last['ours_faster_by']:.2f}x" if last["ours_faster_by"] else ""
         lines.append(f"| {kind} | {times['fwd']} | {times['bwd']} | {span} | "
                      f"{_fmt(peak and peak / 2**20, '.1f')} | {_fmt(last['gb_per_s'], '.1f')} | "
-                     f"{_fmt(last['x_floor'], '.2f')} | "
-                     f"{_fmt(last['ours_faster_by'], '.2f')}{'x' if last['ours_faster_by'] else ''} |")
+                     f"{_fmt(last['x_floor'], '.2f')} | {faster} |")
     return "\n".join(lines + [""] + [f"- {n}" for n in case.notes])
 
 
