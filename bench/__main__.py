@@ -64,6 +64,8 @@ def metadata(device, argv):
             "triton": triton_version, "cuda": torch.version.cuda,
             "landmark_kernels": lk.__version__, "backends_timed": ours_backends(device),
             "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+            # Other jobs on the machine slow every row (a loaded CPU most of all): say so.
+            "load_average_1min": round(os.getloadavg()[0], 2),
             "command": " ".join(["python -m bench"] + argv)}
 
 
@@ -106,7 +108,13 @@ def main(argv=None):
     size = "smoke" if args.smoke else "quick" if args.quick else "full"
     meta = metadata(device, argv)
     notes = [LEGEND]
-    if device.type == "cpu":
+    if device.type == "cuda":
+        notes.append("CUDA: CUDA events around each call after warm-up, synchronised after it; "
+                     "where the host is the bottleneck (small losses) the events include the "
+                     "host's launch time. Peak memory: above the inputs.")
+    else:
+        notes.append("CPU: wall-clock of each call after warm-up, "
+                     f"{torch.get_num_threads()} thread(s).")
         notes.append("Peak memory is CUDA-only (torch.cuda.max_memory_allocated above the "
                      "inputs); the CPU allocator keeps no statistics, so it is blank here.")
         notes.append("The Triton backend is not timed on the CPU: there it runs in Triton's "
@@ -132,7 +140,8 @@ def main(argv=None):
     paths = write(args.out, meta, rows, notes)
     print(f"# landmark-kernels benchmark: {meta['device_name']}\n\n"
           f"torch {meta['torch']}, triton {meta['triton']}, CUDA {meta['cuda']}; "
-          f"{meta['date']}; `{meta['command']}`; {meta['seconds']} s\n")
+          f"{meta['date']}; `{meta['command']}`; {meta['seconds']} s; load average at the "
+          f"start {meta['load_average_1min']}\n")
     print("\n".join(f"- {n}" for n in notes) + "\n")
     print("\n\n".join(tables))
     print("\nWritten: " + ", ".join(paths))

@@ -17,6 +17,8 @@ from typing import Callable, Optional
 
 import torch
 
+import landmark_kernels as lk
+
 # (warm-up calls, minimum timed calls, seconds after which to stop adding calls) per size.
 REPEATS = {"smoke": (1, 3, 0.0), "quick": (1, 5, 0.1), "full": (5, 30, 1.0)}
 
@@ -108,6 +110,8 @@ def measure(case, impl, device, size):
 
 
 def _peak_memory(impl, backward, device):
+    """Bytes allocated at the peak of one call (and backward) above what was allocated before:
+    the implementation's own memory, inputs excluded. CUDA only."""
     if device.type != "cuda":
         return None
     _sync(device)
@@ -125,7 +129,6 @@ def ours_backends(device):
     """Our backends worth timing on `device`: every available one except "torch" (that is the
     eager reference, timed as a baseline) and the Triton interpreter on the CPU (a test tool,
     orders of magnitude too slow to time)."""
-    import landmark_kernels as lk
     return [b for b in lk.available_backends(device)
             if b != "torch" and not (b == "triton" and device.type == "cpu")]
 

@@ -17,6 +17,7 @@ SIGMA = 1.5
 
 
 def shapes(device, size):
+    """(B, K, H, W) of the rendered heatmaps."""
     if size == "smoke":
         return [(2, 5, 16, 16)]
     batch = {"quick": 2, "full": 8}[size] if device.type == "cpu" else 32
