@@ -8,7 +8,13 @@ import torch
 from .__main__ import OPS
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-PARAMS = [pytest.param(case, impl, id=f"{case.op}-{case.shape}-{impl.name}".replace(" ", "_"))
+
+
+def _id(case, impl):
+    return f"{case.op}-{case.shape}-{impl.name}".replace(" ", "_").replace("×", "x")
+
+
+PARAMS = [pytest.param(case, impl, id=_id(case, impl))
           for op in OPS for case in OPS[op](DEVICE, "quick") for impl in case.impls]
 
 
