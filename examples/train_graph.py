@@ -39,7 +39,8 @@ class GraphRegressor(nn.Module):
                     nn.ReLU()]
         self.backbone = nn.Sequential(*block(3, channels // 2), *block(channels // 2, channels),
                                       nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU())
-        self.attention = nn.Conv2d(channels, NUM_LANDMARKS, 1)
+        # No bias: a per-map constant does not change a softmax (its gradient is 0).
+        self.attention = nn.Conv2d(channels, NUM_LANDMARKS, 1, bias=False)
         graph = lk.LandmarkGraph.preset("wflw98_top3")
         self.gc1 = lk.nn.GraphRelationalConv(channels + 2, features, graph, backend=backend)
         self.gc2 = lk.nn.GraphRelationalConv(features, 2, graph, backend=backend)
