@@ -63,6 +63,8 @@ def setup(args):
         torch.cuda.set_device(device)
     if world > 1:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if args.steps < 1:
+        raise SystemExit(f"--steps must be at least 1, got {args.steps}")
     if args.batch % world:
         raise SystemExit(f"--batch {args.batch} must be divisible by the {world} processes")
     torch.manual_seed(args.seed)  # the same initial weights on every process
@@ -126,8 +128,9 @@ def train(args, ctx, model, optimizer, step_fn, *, title):
                   f"time {times[-1] * 1e3:8.2f} ms", flush=True)
     if ctx.rank == 0:
         steady = times[1:] or times
+        final = "".join(f", {k} {v:.4f}" for k, v in metrics.items())
         print(f"{title}: {args.steps} steps, {ctx.world} process(es) on {ctx.device}, global "
-              f"batch {args.batch}: final loss {losses[-1]:.6f}, median step time "
+              f"batch {args.batch}: final loss {losses[-1]:.6f}{final}, median step time "
               f"{statistics.median(steady) * 1e3:.2f} ms (after the first step)", flush=True)
         if args.dump:
             params = {name: p.detach().cpu().clone()
