@@ -60,6 +60,10 @@ def setup(args):
     device = torch.device(args.device)
     if device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        if device.index >= torch.cuda.device_count():  # NCCL needs one GPU per process
+            raise SystemExit(f"process {rank} would need {device} but there are "
+                             f"{torch.cuda.device_count()} GPUs: start fewer processes, or "
+                             "pass --device cpu (gloo)")
         torch.cuda.set_device(device)
     if world > 1:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")

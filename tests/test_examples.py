@@ -20,7 +20,17 @@ import torch
 import landmark_kernels as lk
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-SMALL = ["--steps", "2", "--batch", "4", "--dtype", "float64"]
+SMALL = ["--steps", "2", "--batch", "4", "--dtype", "float64", "--device", "cpu"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread in this process, as torchrun gives each of its processes: a busy
+    2-core CPU is not oversubscribed (which can make a step many times slower)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def _load(name):
@@ -84,7 +94,7 @@ def test_ddp_gradients_equal_single_process(script, args, tmp_path, capsys):
 def test_heatmap_loss_curves_of_ours_and_the_reference_agree(target, capsys):
     """fp32, the defaults but 3 steps: the fused AWing and the eager reference train alike."""
     train = _load("train_heatmap").main
-    argv = ["--steps", "3", "--target", target, "--quiet"]
+    argv = ["--steps", "3", "--target", target, "--quiet", "--device", "cpu"]
     ours = train(argv + ["--loss", "ours"])
     reference = train(argv + ["--loss", "reference"])
     assert "--loss reference" in capsys.readouterr().out
