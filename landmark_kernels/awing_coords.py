@@ -96,7 +96,7 @@ def awing_loss_from_coords(pred, coords, sigma, *, alpha=2.1, omega=14.0, epsilo
 
 
 def _triton_kernel():
-    from triton_kernels.awing_loss_from_coords import awing_loss_from_coords as kernel
+    from .triton_kernels.awing_loss_from_coords import awing_loss_from_coords as kernel
     return kernel
 
 
