@@ -208,7 +208,7 @@ def test_sdist_carries_every_source(sdist):
         in_sdist = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
     wanted = {os.path.relpath(os.path.join(d, f), copy)
               for top in ("csrc", "cmake", "triton_kernels", "landmark_kernels", "tests", "bench",
-                          "scripts", "docs")
+                          "scripts", "docs", "examples")
               for d, _, files in os.walk(os.path.join(copy, top)) for f in files}
     wanted |= {"CMakeLists.txt", "setup.py", "pyproject.toml", "MANIFEST.in", "LICENSE",
                "README.md", "requirements.txt"}
