@@ -250,6 +250,8 @@ class PFLDLoss(torch.nn.Module):
         return (f"attribute_weights={self.attribute_weights}, degrees={self.degrees}, "
                 f"weight_floor={self.weight_floor}, loss_weight={self.loss_weight}, "
                 f"backend={self.backend!r}")
+
+
 class GraphRelationalConv(torch.nn.Module):
     """SDFL graph-relational convolution: the official SemGraphConv, or DynamicGConv when
     dynamic=True, with the fused sparse aggregation (lk.graph_relational_aggregate).
