@@ -2,14 +2,16 @@
 ways a pipeline gets there today: lk.awing_loss on a pre-rendered target (the loader rendered
 it: only the loss is timed), render + lk.awing_loss in the step, the "weight map + AWing"
 eager reference (render, dilate, AWing in PyTorch, as the official code's loader-side map but
-without scipy), the 4-stack case against four awing_loss calls, and the copy floors (8 bytes/
-pixel for this op: read pred, write grad; 12 for the rendered path)."""
+without scipy), the 4-stack case (one multi-stage call against four single-stage calls, and
+against four awing_loss calls on the pre-rendered target), and the copy floors (8 bytes/pixel
+for this op: read pred, write grad; 12 for the rendered path)."""
 
 import torch
 
 import landmark_kernels as lk
 from landmark_kernels import reference
 
+from .awing_loss import four_stacks, stages_fwd_bwd
 from .harness import fwd_bwd, median_ms
 
 SIGMA = 1.5
@@ -60,19 +62,15 @@ def run(device, backends):
 
 
 def _four_stacks(device, backends, pred, coords, target):
-    """Stacked hourglass, S = 4: four awing_loss calls vs one awing_loss_from_coords call."""
-    stages = torch.stack([pred.detach()] * 4).requires_grad_()
-    case = f"4 stacks {'x'.join(map(str, pred.shape))} fp32"
-    rows = []
+    """Stacked hourglass, S = 4: awing_loss_from_coords on 4 stages (stacked, list) vs four
+    awing_loss_from_coords calls (floor: read 4 stages, write 4 gradients) and vs four
+    awing_loss calls on the pre-rendered target."""
+    rows = four_stacks(device, backends, pred, (coords, SIGMA), lk.awing_loss_from_coords,
+                       "awing from coords")
+    listed = [pred.detach().clone().requires_grad_() for _ in range(4)]
     for backend in backends:
-        variants = {
-            f"4 x awing_loss(pre-rendered) {backend}": fwd_bwd(
-                lambda s, t, bk=backend: sum(lk.awing_loss(p, t, backend=bk) for p in s),
-                stages, target),
-            f"awing_loss_from_coords(S=4) {backend}": fwd_bwd(
-                lambda s, c, bk=backend: lk.awing_loss_from_coords(s, c, SIGMA, backend=bk),
-                stages, coords),
-        }
-        for name, fn in variants.items():
-            rows.append(dict(case=case, variant=name, ms=median_ms(fn, device)))
+        fn = stages_fwd_bwd(lambda s, t, bk=backend: sum(lk.awing_loss(p, t, backend=bk)
+                                                         for p in s), listed, target)
+        rows.append(dict(case=rows[0]["case"], variant=f"4 x awing_loss(pre-rendered) {backend}",
+                         ms=median_ms(fn, device)))
     return rows
