@@ -20,8 +20,9 @@ def cuda_cases(op):
     if op == "awing_loss":
         # csrc/cuda/awing_loss.cu: 256 threads, 64×64 tiles; the hot loop is the row loop of a
         # thread's strip: four pixels per iteration (the no-map kernel unrolls its four rows).
-        # The multi-stage kernels (last template argument true): the hot loop found is the
-        # stage loop, four pixels of one stage per iteration.
+        # The multi-stage kernels (last template argument true): with the map the hot loop
+        # found is the stage loop, four pixels of one stage per iteration; without it the tile
+        # loop, whose four unrolled rows each hold a stage loop counted once (16 pixel-stages).
         return {
             "awing_tiles_kernel<float, 1, true, false, false>": Case("cuda awing fp32 map k=3", 256,
                                                                      4),
@@ -34,7 +35,7 @@ def cuda_cases(op):
             "awing_tiles_kernel<float, 1, true, false, true>": Case(
                 "cuda awing stages fp32 map k=3", 256, 4),
             "awing_tiles_kernel<float, 0, true, false, true>": Case(
-                "cuda awing stages fp32 no map", 256, 4),
+                "cuda awing stages fp32 no map", 256, 16),
         }
     if op == "awing_loss_from_coords":
         # csrc/cuda/awing_loss_from_coords.cu: same tiling. The hot loop found is the tile loop
@@ -48,6 +49,7 @@ def cuda_cases(op):
                                                                           256, 4),
             "coords_tiles_kernel<c10::BFloat16, true, true, false, false>": Case(
                 "cuda coords bf16 map k=3", 256, 4),
+            # The tile loop again (row and stage loops inside, each counted once).
             "coords_tiles_kernel<float, true, true, false, true>": Case(
                 "cuda coords stages fp32 map k=3", 256, 4),
         }

@@ -201,6 +201,12 @@ inline StageArgs<T> stage_args(const StageSet& stages, int64_t stage_numel) {
   return st;
 }
 
+// Blocks of 256 threads per SM the multi-stage kernels are compiled for: 4 (64 registers, 50 %
+// occupancy). The stage loop keeps a row's target, weights and map factors (and, in the AWing
+// kernel, the rolling window of row maxima) live across the stages: under the single-stage
+// kernels' 40-register cap that spilled 64-108 bytes per thread (scripts/kernel_report.py).
+constexpr int kStageMinBlocksPerSm = 4;
+
 // Whether a problem needs the stage loop: several stages, or one with a weight other than 1.
 inline bool needs_stage_loop(const StageSet& stages) {
   return stages.stages > 1 || stages.weights[0] != 1.0;

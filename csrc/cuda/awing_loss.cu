@@ -208,7 +208,8 @@ __device__ __forceinline__ T awing_row(const AWingArgs<scalar_t>& a, const AWing
 // kStoreLoss: reduction "none" (the per-pixel loss map is written, no partial sums).
 // kMultiStage: the stage loop of the multi-stage op.
 template <typename scalar_t, int kRadius, bool kVectorized, bool kStoreLoss, bool kMultiStage>
-__global__ void __launch_bounds__(kThreads, kMinBlocksPerSm)
+__global__ void
+__launch_bounds__(kThreads, kMultiStage ? kStageMinBlocksPerSm : kMinBlocksPerSm)
     awing_tiles_kernel(const __grid_constant__ AWingArgs<scalar_t> a,
                        const AWingConsts<at::opmath_type<scalar_t>> c) {
   using T = at::opmath_type<scalar_t>;

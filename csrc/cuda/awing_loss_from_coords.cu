@@ -61,7 +61,8 @@ struct CoordsArgs {
 
 // kMultiStage: the stage loop of the multi-stage op.
 template <typename scalar_t, bool kUseMap, bool kVectorized, bool kStoreLoss, bool kMultiStage>
-__global__ void __launch_bounds__(kThreads, kMinBlocksPerSm)
+__global__ void
+__launch_bounds__(kThreads, kMultiStage ? kStageMinBlocksPerSm : kMinBlocksPerSm)
     coords_tiles_kernel(const __grid_constant__ CoordsArgs<scalar_t> a,
                         const AWingConsts<at::opmath_type<scalar_t>> c) {
   using T = at::opmath_type<scalar_t>;
