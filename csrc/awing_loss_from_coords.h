@@ -11,7 +11,8 @@
 namespace landmark_kernels {
 
 struct AWingCoordsProblem {
-  at::Tensor pred, coords, sigma, weight;  // contiguous; pred (S,B,K,H,W); weight (B,K) or undefined
+  // Contiguous; pred (S,B,K,H,W) (S = 1 for the single-stage op), weight (B,K) or undefined.
+  at::Tensor pred, coords, sigma, weight;
   int64_t planes, channels, height, width;
   StageSet stages;
   AWingConsts<double> consts;
