@@ -2,7 +2,8 @@
 fp32. Ours on each backend; the eager reference and torch.compile of it; mmpose's
 AdaptiveWingLoss (no weight map); the official pipeline (the map M made in the data loader on
 the CPU with scipy, then the loss × (W·M + 1)) with its loader cost on its own row; the floor:
-a copy of the bytes the op must move (read pred and target, write the gradient: 12 B/pixel)."""
+a copy of the bytes the op must move (read pred and target, write the gradient: 12 B/pixel).
+Also the 4-stack case (stacked hourglass): one multi-stage call against four single-stage calls."""
 
 import torch
 
@@ -71,4 +72,29 @@ def cases(device, size):
         ]
         result.append(Case("awing", "B={} K={} {}×{}".format(*shape), impls, leaves=(pred,),
                            bytes=12 * pred.numel(), notes=_NOTES))
+        result.append(stacks_case("awing", lk.awing_loss, pred, (target,), device,
+                                  target_bytes=4))
     return result
+
+
+def stacks_case(op, loss_fn, pred, target_args, device, *, target_bytes, stages=4):
+    """Stacked hourglass: `stages` stage outputs against one target. Ours: one multi-stage call
+    on the stacked (S,B,K,H,W) pred, and on a list of S preds (stacked inside: one copy); the
+    baseline: S single-stage calls. The floor reads the stages and writes their gradients
+    (8 B/pixel/stage in fp32); the op also reads the target once (target_bytes per pixel)."""
+    stacked = torch.stack([pred.detach()] * stages).requires_grad_()
+    listed = [p.clone().requires_grad_() for p in stacked.detach()]
+    grad = torch.empty_like(stacked)
+    name = f"lk.{loss_fn.__name__}"
+    impls = ours(f"{name}(S={stages} stacked)",
+                 lambda b: loss_fn(stacked, *target_args, backend=b), device)
+    impls += ours(f"{name}(list of {stages})",
+                  lambda b: loss_fn(listed, *target_args, backend=b), device)
+    impls += [
+        Impl(f"{stages} single-stage {name} calls", "baseline",
+             lambda: sum(loss_fn(p, *target_args) for p in listed)),
+        Impl(f"floor: copy {8 * stages} B/px", "floor",
+             lambda: torch.mul(stacked.detach(), 2.0, out=grad)),
+    ]
+    return Case(op, "{} stacks B={} K={} {}×{}".format(stages, *pred.shape), impls,
+                leaves=(stacked, *listed), bytes=(8 * stages + target_bytes) * pred.numel())

@@ -12,7 +12,7 @@ import landmark_kernels as lk
 from landmark_kernels import reference
 
 from . import public_code
-from .awing_loss import heatmap_pair, shapes
+from .awing_loss import heatmap_pair, shapes, stacks_case
 from .harness import Case, Impl, compiled, ours
 
 SIGMA = 1.5
@@ -62,4 +62,6 @@ def cases(device, size):
         ]
         result.append(Case("awing_from_coords", "B={} K={} {}×{}".format(*shape), impls,
                            leaves=(pred,), bytes=8 * pred.numel()))
+        result.append(stacks_case("awing_from_coords", lk.awing_loss_from_coords, pred,
+                                  (coords, SIGMA), device, target_bytes=0))
     return result

@@ -57,8 +57,8 @@ class AdaptiveWingLoss(torch.nn.Module):
     (B,K,1) or (B,K,H,W), used when use_target_weight (mmpose 1.x's keyword `target_weights`
     is accepted too). With coords=(B,K,2) and sigma (a number or (K,)) in place of target,
     the Gaussian target is rendered inside the kernel (lk.awing_loss_from_coords): the same
-    loss without a target heatmap. output may also hold several stages ((S,B,K,H,W) or a list)
-    when coords are given: the sum of the per-stage losses.
+    loss without a target heatmap. output may also hold several stages ((S,B,K,H,W) or a list),
+    with a target or coords: the sum of the per-stage losses, in one kernel launch.
     """
 
     def __init__(self, alpha=2.1, omega=14.0, epsilon=1.0, theta=0.5, use_target_weight=False,
