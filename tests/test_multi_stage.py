@@ -8,7 +8,7 @@ import torch
 import landmark_kernels as lk
 from landmark_kernels import reference
 
-from conftest import assert_close, backend_params
+from conftest import assert_close, backend_params, is_interpreted
 
 import test_awing_loss as heat
 import test_awing_loss_from_coords as coord
@@ -55,17 +55,38 @@ def multi_stage(fn, preds, target_args, layout, stage_weights, **kw):
     return loss.detach(), grads
 
 
-@pytest.mark.parametrize("device,backend", backend_params() + [
-    pytest.param("cpu", "torch", id="torch-cpu")])
-@pytest.mark.parametrize("case", ["heatmap", "coords"])
-@pytest.mark.parametrize("layout", ["stacked", "list"])
-@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
-@pytest.mark.parametrize("options", ["plain", "map+channel", "map+pixel"])
-@pytest.mark.parametrize("stage_weights", [None, WEIGHTS], ids=["unweighted", "weighted"])
+# Every combination of layout, reduction, options and stage weights on the fast backends; in
+# the Triton interpreter (minutes per hundred calls) a pairwise subset: every pair of values of
+# two of these factors appears in some combination.
+_FACTORS = [(layout, reduction, options, weights)
+            for layout in ("stacked", "list") for reduction in ("mean", "sum", "none")
+            for options in ("plain", "map+channel", "map+pixel") for weights in (None, WEIGHTS)]
+_PAIRWISE = [("stacked", "mean", "plain", None), ("list", "mean", "map+channel", WEIGHTS),
+             ("stacked", "mean", "map+pixel", WEIGHTS), ("list", "sum", "plain", WEIGHTS),
+             ("stacked", "sum", "map+channel", None), ("list", "sum", "map+pixel", None),
+             ("stacked", "none", "plain", WEIGHTS), ("list", "none", "map+channel", None),
+             ("stacked", "none", "map+pixel", None), ("list", "none", "map+pixel", WEIGHTS),
+             ("stacked", "sum", "map+channel", WEIGHTS), ("list", "mean", "plain", None)]
+
+
+def _combinations():
+    for param in backend_params() + [pytest.param("cpu", "torch", id="torch-cpu")]:
+        device, backend = param.values
+        factors = _PAIRWISE if is_interpreted(device, backend) else _FACTORS
+        for case in ("heatmap", "coords"):
+            for layout, reduction, options, weights in factors:
+                if case == "coords" and options == "map+pixel":
+                    continue  # awing_loss_from_coords takes a per-channel target_weight only
+                yield pytest.param(device, backend, case, layout, reduction, options, weights,
+                                   marks=param.marks, id="-".join((
+                                       param.id, case, layout, reduction, options,
+                                       "weighted" if weights else "unweighted")))
+
+
+@pytest.mark.parametrize("device,backend,case,layout,reduction,options,stage_weights",
+                         list(_combinations()))
 def test_equals_sum_of_single_stage_calls(device, backend, case, layout, reduction, options,
                                           stage_weights):
-    if case == "coords" and options == "map+pixel":
-        pytest.skip("awing_loss_from_coords takes a per-channel target_weight only")
     make_case, make = CASES[case]
     fn, target_args = make_case(device)
     preds = stage_preds(device, make=make)
