@@ -26,6 +26,7 @@ inline AWingCoordsProblem prepare_awing_coords(
   TORCH_CHECK(pred.dim() == 4, "pred must have 4 dimensions (B,K,H,W), got ", pred.sizes());
   check_floating(pred, "pred");
   const at::ScalarType compute = at::toOpMathType(pred.scalar_type());
+  check_defined(coords, "coords");
   TORCH_CHECK(coords.device() == pred.device(), "coords is on ", coords.device(),
               " but pred is on ", pred.device());
   TORCH_CHECK(coords.scalar_type() == compute, "coords must have dtype ", compute,
