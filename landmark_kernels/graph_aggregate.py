@@ -55,8 +55,9 @@ def graph_relational_aggregate(h_self, h_neigh, logits, graph, bias=None, *, tra
     check_op_args(h_self, h_neigh, logits, bias, *graph.csr_tensors(), same_dtype=same_dtype)
     backend = _backends.resolve(backend, h_self.device)
     if backend == "torch":
-        return reference.graph_relational_aggregate(h_self, h_neigh, logits, graph, bias,
-                                                    transposed=transposed)
+        return _backends.reference_call(h_self.device, reference.graph_relational_aggregate,
+                                        h_self, h_neigh, logits, graph, bias,
+                                        transposed=transposed)
     op = _OPS.graph_relational_aggregate_triton if backend == "triton" else \
         _OPS.graph_relational_aggregate
     return op(h_self, h_neigh, logits, bias, *graph.csr_tensors(), transposed)

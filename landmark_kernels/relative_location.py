@@ -49,8 +49,9 @@ def relative_location_loss(pred, target, graph, *, base="soft_wing", reduction="
     _check_base_kwargs(base, base_kwargs, pred)
     backend = _backends.resolve(backend, pred.device)
     if backend == "torch":
-        return reference.relative_location_loss(pred, target, graph, base=base,
-                                                reduction=reduction, **base_kwargs)
+        return _backends.reference_call(pred.device, reference.relative_location_loss, pred,
+                                        target, graph, base=base, reduction=reduction,
+                                        **base_kwargs)
     delta_pred = graph_laplacian(pred, graph, backend=backend)
     delta_target = graph_laplacian(target.detach(), graph, backend=backend)
     if base == "l1":
@@ -88,7 +89,8 @@ def graph_laplacian(x, graph, *, transpose=False, backend="auto"):
     check_graph_for(graph, x, "x")
     backend = _backends.resolve(backend, x.device)
     if backend == "torch":
-        return reference.graph_laplacian(x, graph, transpose=transpose)
+        return _backends.reference_call(x.device, reference.graph_laplacian, x, graph,
+                                        transpose=transpose)
     op = _OPS.graph_laplacian_triton if backend == "triton" else _OPS.graph_laplacian
     return op(x, graph.rowptr, graph.col, graph.t_rowptr, graph.t_col, bool(transpose))
 
