@@ -22,10 +22,11 @@ from hypothesis import strategies as st
 import landmark_kernels as lk
 from landmark_kernels import reference
 
-settings.register_profile("ci", max_examples=10, derandomize=True, deadline=None,
-                          suppress_health_check=list(HealthCheck), print_blob=True)
-settings.register_profile("thorough", max_examples=400, deadline=None,
-                          suppress_health_check=list(HealthCheck), print_blob=True)
+# No example database: the CI profile is derandomized, and print_blob reproduces a failure.
+_COMMON = dict(deadline=None, suppress_health_check=list(HealthCheck), print_blob=True,
+               database=None)
+settings.register_profile("ci", max_examples=10, derandomize=True, **_COMMON)
+settings.register_profile("thorough", max_examples=400, **_COMMON)
 PROFILE = os.environ.get("LK_HYPOTHESIS_PROFILE", "ci")
 settings.load_profile(PROFILE)
 
