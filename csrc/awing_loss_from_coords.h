@@ -29,6 +29,7 @@ inline AWingCoordsProblem prepare_awing_coords(
   const at::IntArrayRef shape = check_stages(pred, stage_weights, multi_stage);
   check_floating(pred, "pred");
   const at::ScalarType compute = at::toOpMathType(pred.scalar_type());
+  check_defined(coords, "coords");
   TORCH_CHECK(coords.device() == pred.device(), "coords is on ", coords.device(),
               " but pred is on ", pred.device());
   TORCH_CHECK(coords.scalar_type() == compute, "coords must have dtype ", compute,

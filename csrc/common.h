@@ -46,13 +46,20 @@ inline at::ScalarType stored_grad_dtype(at::ScalarType pred_dtype) {
   return pred_dtype == at::kHalf ? at::kFloat : pred_dtype;
 }
 
+// A None passed to a Tensor argument reaches the kernel as an undefined tensor.
+inline void check_defined(const at::Tensor& t, const char* name) {
+  TORCH_CHECK(t.defined(), name, " must be a tensor, got None");
+}
+
 inline void check_floating(const at::Tensor& t, const char* name) {
+  check_defined(t, name);
   TORCH_CHECK(at::isFloatingType(t.scalar_type()), name, " must be a floating tensor, got ",
               t.scalar_type());
 }
 
 inline void check_like(const at::Tensor& t, const char* name, const at::Tensor& ref,
                        const char* ref_name) {
+  check_defined(t, name);
   TORCH_CHECK(t.device() == ref.device(), name, " is on ", t.device(), " but ", ref_name,
               " is on ", ref.device());
   TORCH_CHECK(t.scalar_type() == ref.scalar_type(), name, " has dtype ", t.scalar_type(),

@@ -25,6 +25,7 @@ struct GraphArgs {
 
 inline at::Tensor check_index(const at::Tensor& t, const char* name, int64_t size,
                               const at::Device& device) {
+  check_defined(t, name);
   TORCH_CHECK(t.scalar_type() == at::kLong, name, " must be an int64 tensor, got ",
               t.scalar_type());
   TORCH_CHECK(t.dim() == 1 && t.size(0) == size, name, " must have shape (", size, "), got ",
@@ -54,6 +55,7 @@ inline GraphArgs check_graph(const at::Tensor& rowptr, const at::Tensor& col,
                              const at::Tensor& t_rowptr, const at::Tensor& t_col,
                              const std::optional<at::Tensor>& perm, int64_t nodes,
                              const at::Device& device) {
+  check_defined(col, "col");
   TORCH_CHECK(col.dim() == 1, "col must be 1-D (E), got ", col.sizes());
   const int64_t edges = col.size(0);
   GraphArgs g;

@@ -11,6 +11,7 @@ import os
 
 import torch
 
+from . import _validate
 from ._extension import HAS_CUDA_KERNELS
 
 BACKENDS = ("cuda", "triton", "cpu", "torch")
@@ -40,3 +41,16 @@ def resolve(backend, device):
         raise ValueError(f"backend must be 'auto' or one of {BACKENDS}, got {backend!r}")
     raise RuntimeError(f"backend {backend!r} is not available for {device.type} tensors here; "
                        f"available: {available}")
+
+
+def reference_call(device, fn, *args, **kwargs):
+    """fn(*args, **kwargs) for backend="torch"; under autocast, as the ops' autocast rule runs
+    the kernels (floating tensors in fp32, autocast off): the reference's matrix products would
+    otherwise run in bf16/fp16 and return that dtype, unlike every other backend (SPEC)."""
+    if not _validate.autocast_enabled(device):
+        return fn(*args, **kwargs)
+
+    def fp32(v):
+        return v.float() if isinstance(v, torch.Tensor) and v.is_floating_point() else v
+    with torch.autocast(device.type, enabled=False):
+        return fn(*map(fp32, args), **{k: fp32(v) for k, v in kwargs.items()})

@@ -97,16 +97,31 @@ def _backward(ctx, grad_loss, _grad_of_grad):
     return (grad_pred,) + (None,) * (ctx.num_inputs - 1)
 
 
+def check_scale_grad(grad, scale):
+    """The checks of csrc/scale_grad.h, for the fake kernel and the Python CUDA kernel."""
+    for name, t in (("grad", grad), ("scale", scale)):
+        if not isinstance(t, torch.Tensor) or not t.is_floating_point():
+            raise TypeError(f"scale_grad_: {name} must be a floating tensor")
+    if not grad.is_contiguous():
+        raise ValueError("scale_grad_: grad must be contiguous")
+    if scale.device != grad.device:
+        raise ValueError(f"scale_grad_: scale is on {scale.device} but grad is on {grad.device}")
+    if scale.numel() != 1 and scale.shape != grad.shape:
+        raise ValueError(f"scale_grad_: scale must have one element or the shape of grad "
+                         f"{tuple(grad.shape)}, got {tuple(scale.shape)}")
+
+
 def _scale_grad_cuda(grad, scale):
     """scale_grad_ on CUDA tensors for a build without the CUDA kernels (the Triton backend):
     the Triton kernel skips the data when the scale is 1, as csrc/cuda/scale_grad.cu does."""
+    check_scale_grad(grad, scale)
     if scale.numel() == 1 and grad.is_contiguous() and _backends.HAS_TRITON:
         from .triton_kernels.scale_grad import scale_grad_
         return scale_grad_(grad, scale)
     grad.copy_(grad.to(scale.dtype) * scale)  # per-element scale (reduction "none")
 
 
-torch.library.register_fake("landmark_kernels::scale_grad_")(lambda grad, scale: None)
+torch.library.register_fake("landmark_kernels::scale_grad_")(check_scale_grad)
 if not HAS_CUDA_KERNELS:  # a CPU-only build still serves CUDA tensors (Triton backend)
     torch.library.impl("landmark_kernels::scale_grad_", "cuda")(_scale_grad_cuda)
 

@@ -15,6 +15,24 @@ FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 FP32_MAX = float(torch.finfo(torch.float32).max)
 
 
+#: Device types with an autocast state; torch.is_autocast_enabled raises for the others (meta).
+AUTOCAST_DEVICE_TYPES = tuple(t for t in ("cpu", "cuda", "xpu", "mps", "hpu", "xla", "mtia")
+                              if torch.amp.is_autocast_available(t))
+
+
+def autocast_enabled(device):
+    """Whether autocast is on for `device`'s type; False for a type without autocast (meta), so
+    that a meta tensor among CPU tensors reaches the device checks, which name it."""
+    return device.type in AUTOCAST_DEVICE_TYPES and torch.is_autocast_enabled(device.type)
+
+
+def is_tensor(name, value):
+    """Any torch.Tensor (index tensors too); a TypeError naming the argument otherwise."""
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    return value
+
+
 def tensor(name, value, *, dim=None, dims=None):
     """Check that `value` is a floating tensor of rank `dim` (or one of `dims`)."""
     if not isinstance(value, torch.Tensor):

@@ -115,7 +115,7 @@ def awing_loss(pred, target, *, alpha=2.1, omega=14.0, epsilon=1.0, theta=0.5,
                          "(B,K,H,W)")
     _validate.tensor("pred", pred, dim=5 if multi_stage else 4)
     stage = pred[0] if multi_stage else pred
-    same_dtype = not torch.is_autocast_enabled(pred.device.type)
+    same_dtype = not _validate.autocast_enabled(pred.device)
     target_weight = _channel_weight(target_weight)
     if isinstance(target_weight, torch.Tensor) and same_dtype \
             and target_weight.dtype in _validate.FLOAT_DTYPES:

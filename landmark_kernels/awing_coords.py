@@ -75,7 +75,7 @@ def awing_loss_from_coords(pred, coords, sigma, *, alpha=2.1, omega=14.0, epsilo
     _validate.tensor("pred", pred, dim=5 if multi_stage else 4)
     stage = pred[0] if multi_stage else pred
     _validate.tensor("coords", coords, dim=3)
-    same_dtype = not torch.is_autocast_enabled(pred.device.type)
+    same_dtype = not _validate.autocast_enabled(pred.device)
     compute = loss_dtype(pred.dtype)
     coords = coords.detach().to(compute)
     sigma = check_sigma(sigma, stage.shape[1], coords)

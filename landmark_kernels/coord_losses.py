@@ -75,7 +75,7 @@ def _call(name, backend, check, pred, target, aux, reduction, *params):
     """Checks the public call, then runs the op behind `backend` (not "torch") and returns the
     loss. aux (target_weight/phi) goes to pred's dtype unless autocast casts everything."""
     _validate.tensor("pred", pred, dim=3)
-    same_dtype = not torch.is_autocast_enabled(pred.device.type)
+    same_dtype = not _validate.autocast_enabled(pred.device)
     if isinstance(aux, torch.Tensor) and same_dtype and aux.dtype in _validate.FLOAT_DTYPES:
         aux = aux.to(pred.dtype)
     args = (pred, target, aux, *params, REDUCTION_CODES[reduction],

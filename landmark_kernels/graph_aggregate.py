@@ -40,7 +40,7 @@ def graph_relational_aggregate(h_self, h_neigh, logits, graph, bias=None, *, tra
     """
     _validate.tensor("h_self", h_self, dim=3)
     # Under autocast the op's rule casts every input to fp32, so mixed dtypes are fine there.
-    same_dtype = not torch.is_autocast_enabled(h_self.device.type)
+    same_dtype = not _validate.autocast_enabled(h_self.device)
     _validate.tensor("h_neigh", h_neigh)
     _validate.same_shape("h_neigh", h_neigh, "h_self", h_self)
     _validate.same_device_dtype("h_neigh", h_neigh, "h_self", h_self, dtype=same_dtype)
@@ -55,8 +55,9 @@ def graph_relational_aggregate(h_self, h_neigh, logits, graph, bias=None, *, tra
     check_op_args(h_self, h_neigh, logits, bias, *graph.csr_tensors(), same_dtype=same_dtype)
     backend = _backends.resolve(backend, h_self.device)
     if backend == "torch":
-        return reference.graph_relational_aggregate(h_self, h_neigh, logits, graph, bias,
-                                                    transposed=transposed)
+        return _backends.reference_call(h_self.device, reference.graph_relational_aggregate,
+                                        h_self, h_neigh, logits, graph, bias,
+                                        transposed=transposed)
     op = _OPS.graph_relational_aggregate_triton if backend == "triton" else \
         _OPS.graph_relational_aggregate
     return op(h_self, h_neigh, logits, bias, *graph.csr_tensors(), transposed)
@@ -74,6 +75,9 @@ def check_op_args(h_self, h_neigh, logits, bias, rowptr, col, t_rowptr, t_col, p
     """The checks of the C++ ops (csrc/graph_ops.h), for the fake and Triton implementations:
     shapes, dtypes and devices (no values, which would need a host sync on CUDA).
     same_dtype=False under autocast, whose rule casts the features, logits and bias later."""
+    for name, t in zip(("h_self", "h_neigh", "logits") + _INDEX_NAMES,
+                       (h_self, h_neigh, logits, rowptr, col, t_rowptr, t_col, perm)):
+        _validate.is_tensor(name, t)
     if h_self.dim() != 3 or not h_self.is_floating_point():
         raise ValueError(f"h_self must be a floating (B,N,F) tensor, got {h_self.dtype} "
                          f"{tuple(h_self.shape)}")
@@ -106,6 +110,7 @@ def _fake_forward(h_self, h_neigh, logits, bias, rowptr, col, t_rowptr, t_col, p
 
 
 def _check_backward_args(grad_out, h_self, h_neigh, logits, *graph_tensors):
+    _validate.is_tensor("grad_out", grad_out)
     check_op_args(h_self, h_neigh, logits, None, *graph_tensors)
     _validate.same_device_dtype("grad_out", grad_out, "h_self", h_self)
     _validate.same_shape("grad_out", grad_out, "h_self", h_self)

@@ -33,6 +33,9 @@ def render_gaussian_heatmaps(coords, height, width, sigma, *, dtype=None):
     for name, size in (("height", height), ("width", width)):
         if not isinstance(size, int) or isinstance(size, bool) or size < 1:
             raise ValueError(f"{name} must be a positive integer, got {size!r}")
+    if dtype is not None and dtype not in _validate.FLOAT_DTYPES:
+        raise TypeError(f"dtype must be None or a floating dtype (float16, bfloat16, float32 or "
+                        f"float64), got {dtype!r}")
     out_dtype = coords.dtype
     compute = torch.float64 if coords.dtype == torch.float64 else torch.float32
     coords = coords.detach().to(compute)

@@ -79,7 +79,7 @@ def pfld_loss(pred, target, angles, angles_target, attributes, *, attribute_weig
     flow to pred (from both) and to angles (from weighted), not to targets or attributes.
     """
     _validate.tensor("pred", pred)
-    same_dtype = not torch.is_autocast_enabled(pred.device.type)
+    same_dtype = not _validate.autocast_enabled(pred.device)
     if isinstance(attributes, torch.Tensor) and not attributes.is_floating_point():
         attributes = attributes.to(pred.dtype)  # 0/1 (bool, int) are exact in every float dtype
     if same_dtype:

@@ -7,7 +7,7 @@ lk.wing_loss (fused ops) or L1.
 
 import torch
 
-from . import _backends, _validate, reference
+from . import _backends, _validate, coord_losses, reference
 from .coord_losses import soft_wing_loss, wing_loss
 from .graph import check_csr_values, check_graph_for
 
@@ -42,17 +42,16 @@ def relative_location_loss(pred, target, graph, *, base="soft_wing", reduction="
     _validate.same_shape("target", target, "pred", pred)
     # Under autocast the ops run in fp32 and accept mixed dtypes (as the coordinate losses).
     _validate.same_device_dtype("target", target, "pred", pred,
-                                dtype=not torch.is_autocast_enabled(pred.device.type))
+                                dtype=not _validate.autocast_enabled(pred.device))
     _validate.choice("base", base, BASES)
     _validate.choice("reduction", reduction, reference.COORD_REDUCTIONS)
     check_graph_for(graph, pred, "pred")
-    if base == "l1" and set(base_kwargs) - {"target_weight"}:
-        raise TypeError(f"base 'l1' takes no keywords but target_weight, got "
-                        f"{sorted(set(base_kwargs) - {'target_weight'})}")
+    _check_base_kwargs(base, base_kwargs, pred)
     backend = _backends.resolve(backend, pred.device)
     if backend == "torch":
-        return reference.relative_location_loss(pred, target, graph, base=base,
-                                                reduction=reduction, **base_kwargs)
+        return _backends.reference_call(pred.device, reference.relative_location_loss, pred,
+                                        target, graph, base=base, reduction=reduction,
+                                        **base_kwargs)
     delta_pred = graph_laplacian(pred, graph, backend=backend)
     delta_target = graph_laplacian(target.detach(), graph, backend=backend)
     if base == "l1":
@@ -62,6 +61,27 @@ def relative_location_loss(pred, target, graph, *, base="soft_wing", reduction="
     return loss(delta_pred, delta_target, reduction=reduction, backend=backend, **base_kwargs)
 
 
+_BASE_PARAMS = {"soft_wing": ("omega1", "omega2", "epsilon"), "wing": ("omega", "epsilon"),
+                "l1": ()}
+
+
+def _check_base_kwargs(base, base_kwargs, pred):
+    """The base loss's keywords, checked here for every backend (the reference path would
+    otherwise meet a bad epsilon as a ZeroDivisionError or a NaN)."""
+    allowed = _BASE_PARAMS[base] + ("target_weight",)
+    unknown = sorted(set(base_kwargs) - set(allowed))
+    if unknown:
+        takes = "no keywords but target_weight" if base == "l1" else \
+            f"the keywords {', '.join(allowed)}"
+        raise TypeError(f"base {base!r} takes {takes}, got {unknown}")
+    for name in _BASE_PARAMS[base]:
+        if name in base_kwargs:
+            coord_losses._param(name, base_kwargs[name])
+    if base_kwargs.get("target_weight") is not None:
+        coord_losses._check_per_landmark_or_element("target_weight", base_kwargs["target_weight"],
+                                                    pred, same_dtype=False)
+
+
 def graph_laplacian(x, graph, *, transpose=False, backend="auto"):
     """Δ = L·x (transpose=True: Lᵀ·x), L = I − D⁻¹A on `graph`'s directed edges; x (B,N,D).
     Differentiable (the backward of L is Lᵀ). Returns a new tensor of x's shape and dtype."""
@@ -69,13 +89,17 @@ def graph_laplacian(x, graph, *, transpose=False, backend="auto"):
     check_graph_for(graph, x, "x")
     backend = _backends.resolve(backend, x.device)
     if backend == "torch":
-        return reference.graph_laplacian(x, graph, transpose=transpose)
+        return _backends.reference_call(x.device, reference.graph_laplacian, x, graph,
+                                        transpose=transpose)
     op = _OPS.graph_laplacian_triton if backend == "triton" else _OPS.graph_laplacian
     return op(x, graph.rowptr, graph.col, graph.t_rowptr, graph.t_col, bool(transpose))
 
 
 def check_op_args(x, rowptr, col, t_rowptr, t_col, transpose):
     """The checks of the C++ op (csrc/graph_ops.h), for the fake and Triton implementations."""
+    for name, t in (("x", x), ("rowptr", rowptr), ("col", col), ("t_rowptr", t_rowptr),
+                    ("t_col", t_col)):
+        _validate.is_tensor(name, t)
     if x.dim() != 3 or not x.is_floating_point():
         raise ValueError(f"x must be a floating (B,N,D) tensor, got {x.dtype} {tuple(x.shape)}")
     nodes = x.shape[1]
