@@ -1,5 +1,5 @@
 #pragma once
-// Adaptive Wing loss of one pixel, shared by the CPU and CUDA kernels (SPEC §1).
+// Adaptive Wing loss of one pixel, shared by the CPU and CUDA kernels (docs/awing.md).
 #include <cmath>
 
 #include "macros.h"

@@ -1,5 +1,6 @@
 #pragma once
-// Per-element coordinate losses (SPEC §2–§4), shared by the CPU and CUDA kernel families.
+// Per-element coordinate losses (docs/coordinate_losses.md), shared by the CPU and CUDA kernel
+// families.
 //
 // Each loss is a functor of δ = |diff| ≥ 0 (and Φ for ACR) returning ℓ(δ) and writing the slope
 // dℓ/dδ, with its transcendentals from a Math policy (awing_math.h: log1p, powers); `coord_element` turns that into the loss and ∂ℓ/∂diff of one element. The kernels are

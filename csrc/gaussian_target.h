@@ -1,5 +1,6 @@
 #pragma once
-// The Gaussian target of awing_loss_from_coords (SPEC §1b), shared by the CPU and CUDA kernels.
+// The Gaussian target of awing_loss_from_coords (docs/awing.md), shared by the CPU and CUDA
+// kernels.
 //
 // y(x, y) = exp(−((x−cx)² + (y−cy)²)/(2σ²)) = gx(x)·gy(y): the target is the product of a
 // column and a row factor, so a kernel takes H + W exponentials per heatmap (or per tile), not

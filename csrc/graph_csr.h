@@ -1,5 +1,5 @@
 #pragma once
-// What the CPU and CUDA graph kernels share on the device side (SPEC §6): the CSR view of a
+// What the CPU and CUDA graph kernels share on the device side (docs/graph.md): the CSR view of a
 // landmark graph, range-guarded traversal, and the sparse softmax over a node's edges.
 //
 // Index values are validated on the host for CPU tensors (graph_ops.h); on CUDA that would need
@@ -44,7 +44,7 @@ LK_HD ListEntry list_entry(const CsrView& g, bool by_rows, int64_t t) {
   return {other, edge, other >= 0 && other < g.nodes && edge >= 0 && edge < g.edges};
 }
 
-// The softmax over the edges of row r (SPEC §6: softmax of the dense row with −9e15 off the
+// The softmax over the edges of row r (docs/graph.md: softmax of the dense row with −9e15 off the
 // mask, i.e. over the row's edges only): max and 1/Σ exp(e − max). An empty row has no weights.
 template <typename T>
 LK_HD T exp_of(T x) {
@@ -79,7 +79,7 @@ LK_HD int64_t out_degree(const CsrView& g, int64_t i) {
   return end - begin;
 }
 
-// One entry of Δ = L·x (transpose = false) or Lᵀ·x, L = I − D⁻¹A (SPEC §6, relative-location
+// One entry of Δ = L·x (transpose = false) or Lᵀ·x, L = I − D⁻¹A (docs/graph.md, relative-location
 // loss): A the directed edges, D the out-degrees, and a node without out-edges has the row e_i
 // (Δ_i = x_i). x_col points at x[b, 0, d]; node n's value is x_col[n·node_stride].
 //   (L·x)_i  = x_i − (1/d_i)·Σ_{i→j} x_j

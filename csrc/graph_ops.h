@@ -1,5 +1,6 @@
 #pragma once
-// What the CPU and CUDA graph ops share on the host (SPEC §6): checks of the graph's CSR tensors
+// What the CPU and CUDA graph ops share on the host (docs/graph.md): checks of the graph's CSR
+// tensors
 // and of the aggregation's arguments.
 #include <ATen/ATen.h>
 

@@ -1,5 +1,6 @@
 #pragma once
-// Per-sample maths of the PFLD loss (SPEC §5), shared by the CPU and CUDA kernels.
+// Per-sample maths of the PFLD loss (docs/coordinate_losses.md), shared by the CPU and CUDA
+// kernels.
 #include <cmath>
 
 #include "macros.h"

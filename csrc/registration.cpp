@@ -14,7 +14,8 @@ TORCH_LIBRARY(landmark_kernels, m) {
       "awing_loss_triton(Tensor pred, Tensor target, Tensor? target_weight, float alpha, "
       "float omega, float epsilon, float theta, float map_weight, float map_threshold, "
       "int map_kernel, int reduction, bool compute_grad) -> (Tensor, Tensor)");
-  // Coordinate losses (SPEC §2–§4), pred/target (B,N,D); target_weight and phi (B,N), (B,N,1)
+  // Coordinate losses (docs/coordinate_losses.md), pred/target (B,N,D); target_weight and phi
+  // (B,N), (B,N,1)
   // or (B,N,D). reduction 3 is "batchmean" (sum / B). Their grad is exact (the reduction's
   // divisor folded in), stored in fp32 for fp16 pred, else in pred's dtype.
   m.def(
@@ -35,7 +36,8 @@ TORCH_LIBRARY(landmark_kernels, m) {
   m.def(
       "acr_loss_triton(Tensor pred, Tensor target, Tensor phi, float lam, int reduction, "
       "bool compute_grad) -> (Tensor, Tensor)");
-  // PFLD loss (SPEC §5) -> (weighted, l2, grad_pred, sample_weight, grad_angles): two 0-dim
+  // PFLD loss (docs/coordinate_losses.md) -> (weighted, l2, grad_pred, sample_weight,
+  // grad_angles): two 0-dim
   // losses; sample_weight (B,) is each sample's factor W_b in `weighted`; when compute_grad,
   // grad_pred = ∂l2/∂pred (∂weighted/∂pred = W_b·grad_pred) and grad_angles = ∂weighted/∂angles,
   // else empty (pfld_loss.h).
@@ -86,7 +88,7 @@ TORCH_LIBRARY(landmark_kernels, m) {
   // The backward of the fused losses: grad *= scale in place, in fp32; scale is 0-dim or grad's
   // shape. A 0-dim scale equal to 1 leaves grad untouched, decided on the device (no host sync).
   m.def("scale_grad_(Tensor(a!) grad, Tensor scale) -> ()");
-  // SDFL graph-relational aggregation (SPEC §6): out (B,N,F) from h_self, h_neigh (B,N,F),
+  // SDFL graph-relational aggregation (docs/graph.md): out (B,N,F) from h_self, h_neigh (B,N,F),
   // logits (E,) or (B,E) and bias (F,). The graph travels as int64 tensors: its CSR (rowptr,
   // col), the transposed CSR (t_rowptr, t_col) and perm (transposed position -> edge id). The
   // backward returns (grad_h_self, grad_h_neigh, grad_logits, grad_bias), the last one empty
@@ -108,7 +110,7 @@ TORCH_LIBRARY(landmark_kernels, m) {
       "Tensor h_neigh, Tensor logits, Tensor rowptr, Tensor col, Tensor t_rowptr, Tensor t_col, "
       "Tensor perm, bool transposed, bool bias_grad) -> (Tensor, Tensor, Tensor, Tensor)");
   // Δ = L·x (transpose: Lᵀ·x), L = I − D⁻¹A on the graph's directed edges, x (B,N,D): the
-  // relative-location loss (SPEC §6). Each orientation is the other's backward.
+  // relative-location loss (docs/graph.md). Each orientation is the other's backward.
   m.def(
       "graph_laplacian(Tensor x, Tensor rowptr, Tensor col, Tensor t_rowptr, Tensor t_col, "
       "bool transpose) -> Tensor");

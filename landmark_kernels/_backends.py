@@ -46,7 +46,8 @@ def resolve(backend, device):
 def reference_call(device, fn, *args, **kwargs):
     """fn(*args, **kwargs) for backend="torch"; under autocast, as the ops' autocast rule runs
     the kernels (floating tensors in fp32, autocast off): the reference's matrix products would
-    otherwise run in bf16/fp16 and return that dtype, unlike every other backend (SPEC)."""
+    otherwise run in bf16/fp16 and return that dtype, unlike every other backend
+    (docs/backends.md)."""
     if not _validate.autocast_enabled(device):
         return fn(*args, **kwargs)
 

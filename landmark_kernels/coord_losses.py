@@ -1,4 +1,5 @@
-"""Coordinate losses Wing, SoftWing and ACR (SPEC §2–§4): functional API and op wiring.
+"""Coordinate losses Wing, SoftWing and ACR (docs/coordinate_losses.md): functional API and op
+wiring.
 
 The three are one kernel family per backend (csrc/coord_loss_math.h, triton_kernels/
 coord_loss.py), each a fused op `(pred, target, ..., reduction, compute_grad) -> (loss, grad)`:

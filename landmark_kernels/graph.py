@@ -1,4 +1,4 @@
-"""Landmark graphs (SPEC §6): a fixed sparsity pattern over N landmarks, stored CSR.
+"""Landmark graphs (docs/graph.md): a fixed sparsity pattern over N landmarks, stored CSR.
 
 Edges are kept in row-major order (row, then column): the order of `mask.nonzero()`, so the
 logits of the official SDFL layers (`SemGraphConv.e`, `DynamicGConv`'s `adj_weight`) index the

@@ -1,4 +1,4 @@
-"""SDFL sparse graph-relational aggregation (SPEC §6): functional API and op wiring.
+"""SDFL sparse graph-relational aggregation (docs/graph.md): functional API and op wiring.
 
 Unlike the fused losses (_fused.py), this op has a full backward op of its own
 (`graph_relational_aggregate_backward`: gradients for h_self, h_neigh, logits and bias), which

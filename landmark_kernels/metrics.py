@@ -1,4 +1,4 @@
-"""Landmark metrics (SPEC §7): NME, failure rate, AUC of the CED curve — vectorised torch.
+"""Landmark metrics (docs/metrics.md): NME, failure rate, AUC of the CED curve — vectorised torch.
 
 Conventions, explicit in every signature: the normaliser (inter-ocular by default, or
 inter-pupil, or any per-image tensor), the failure threshold (0.1 by default; 0.08 is also in

@@ -1,4 +1,4 @@
-"""PFLD loss (SPEC §5): functional API and op wiring.
+"""PFLD loss (docs/coordinate_losses.md): functional API and op wiring.
 
 The op `pfld_loss(pred, target, angles, angles_target, attributes, attribute_weights, degrees,
 weight_floor, compute_grad) -> (weighted, l2, grad_pred, sample_weight, grad_angles)` computes

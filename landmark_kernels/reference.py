@@ -95,7 +95,7 @@ def awing_loss(pred, target, *, alpha=2.1, omega=14.0, epsilon=1.0, theta=0.5,
 
 
 # ---------------------------------------------------------------------------------------------
-# Coordinate losses (SPEC §2–§5): pred, target (B,N,D), D = 2 usually.
+# Coordinate losses (docs/coordinate_losses.md): pred, target (B,N,D), D = 2 usually.
 
 COORD_REDUCTIONS = ("none", "mean", "sum", "batchmean")
 
@@ -203,7 +203,7 @@ def pfld_loss(pred, target, angles, angles_target, attributes, *, attribute_weig
     scale = 1.0 / max(batch, 1)
     return (_reduce(angle_weight * attribute_weight * d2, "sum") * scale,
             _reduce(d2, "sum") * scale)
-# --- SDFL graph ops (SPEC §6) -------------------------------------------------------------------
+# --- SDFL graph ops (docs/graph.md) -------------------------------------------------------------
 
 def graph_relational_aggregate(h_self, h_neigh, logits, graph, bias=None, *, transposed=False):
     """Dense SDFL aggregation: the official SemGraphConv (row) / DynamicGConv (transposed).
@@ -234,7 +234,7 @@ def graph_relational_aggregate(h_self, h_neigh, logits, graph, bias=None, *, tra
 
 
 def graph_laplacian(x, graph, *, transpose=False):
-    """Δ = L·x (transpose: Lᵀ·x) with L = I − D⁻¹A, dense (SPEC §6, relative-location loss).
+    """Δ = L·x (transpose: Lᵀ·x) with L = I − D⁻¹A, dense (docs/graph.md, relative-location loss).
 
     x: (B,N,D); A: the graph's directed edges, unweighted; D: out-degrees. A node without
     out-edges has the row e_i of I (Δ_i = x_i). Computed in fp32 (fp64 for fp64), returned in

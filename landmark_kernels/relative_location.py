@@ -1,4 +1,4 @@
-"""SDFL relative-location loss (SPEC §6): Δ = L·P with L = I − D⁻¹A, then a coordinate loss.
+"""SDFL relative-location loss (docs/graph.md): Δ = L·P with L = I − D⁻¹A, then a coordinate loss.
 
 The sparse product runs in the op `graph_laplacian(x, rowptr, col, t_rowptr, t_col, transpose)`,
 whose backward is the same op in the other orientation (Lᵀ); the base loss is lk.soft_wing_loss,

@@ -1,4 +1,5 @@
-"""The shape model behind ACR's Φ (SPEC §4): PCA of training shapes, Smooth-Faces, Φ.
+"""The shape model behind ACR's Φ (docs/coordinate_losses.md): PCA of training shapes,
+Smooth-Faces, Φ.
 
 The official ACR code recomputes Φ on the CPU from files on disk for every batch; here `fit`
 runs once on the device (torch.linalg) and `phi` is a few batched matrix products on the

@@ -1,4 +1,5 @@
-"""ACR loss (SPEC §4): hand-computed values, then the coordinate-loss suite on every backend."""
+"""ACR loss (docs/coordinate_losses.md): hand-computed values, then the coordinate-loss suite on
+every backend."""
 
 import math
 

@@ -1,4 +1,5 @@
-"""AWing + weighted loss map (SPEC §1): every backend against reference.py and the SPEC."""
+"""AWing + weighted loss map (docs/awing.md): every backend against reference.py and the
+reference values."""
 
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""AWing from coordinates (SPEC §1b): every backend equals awing_loss(pred, render(coords))."""
+"""AWing from coordinates (docs/awing.md): every backend equals awing_loss(pred, render(coords))."""
 
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""SDFL sparse graph-relational aggregation (SPEC §6): every backend against the dense
+"""SDFL sparse graph-relational aggregation (docs/graph.md): every backend against the dense
 official formulation (reference.py), for values and all four gradients."""
 
 import pytest

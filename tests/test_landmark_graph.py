@@ -1,4 +1,4 @@
-"""LandmarkGraph (SPEC §6): the official SDFL graphs, CSR layout, and the constructors."""
+"""LandmarkGraph (docs/graph.md): the official SDFL graphs, CSR layout, and the constructors."""
 
 import importlib.resources
 
@@ -45,7 +45,7 @@ def assert_consistent(graph, mask):
 
 
 def test_wflw98_top3_has_470_edges():
-    """The SPEC's count: the official recipe on the WFLW top-3 file gives 470 non-zeros."""
+    """The official recipe on the WFLW top-3 file gives 470 non-zeros."""
     graph = lk.LandmarkGraph.preset("wflw98_top3")
     assert (graph.num_nodes, graph.num_edges) == (98, 470)
     assert not graph.has_empty_rows

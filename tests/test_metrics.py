@@ -1,4 +1,4 @@
-"""Landmark metrics (SPEC §7) on hand-computed cases."""
+"""Landmark metrics (docs/metrics.md) on hand-computed cases."""
 
 import math
 

@@ -24,7 +24,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Not the project's sources: build outputs, environments, caches, bench results.
 _NOT_SOURCE = {".git", "build", "cmake-build", "dist", "gpu-check", ".pytest_cache",
                "__pycache__", ".benchmarks", "results"}
-# pred = 1, target = 0 (SPEC §1, mean): what every install below must compute.
+# pred = 1, target = 0 (docs/awing.md, mean): what every install below must compute.
 _SPEC_VALUE = 8.495946
 _RUN_LOSS = textwrap.dedent("""
     import os, sys, torch

@@ -1,4 +1,5 @@
-"""PFLD loss (SPEC §5): PFLD-pytorch's numbers, then every backend against reference.py."""
+"""PFLD loss (docs/coordinate_losses.md): PFLD-pytorch's numbers, then every backend against
+reference.py."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""SDFL relative-location loss (SPEC §6): the sparse Δ = (I − D⁻¹A)·P op on every backend
+"""SDFL relative-location loss (docs/graph.md): the sparse Δ = (I − D⁻¹A)·P op on every backend
 against the dense reference, and the loss with each base."""
 
 import pytest

@@ -1,4 +1,4 @@
-"""ShapeModel, Φ and the variance schedule of ACR (SPEC §4)."""
+"""ShapeModel, Φ and the variance schedule of ACR (docs/coordinate_losses.md)."""
 
 import math
 

@@ -1,4 +1,5 @@
-"""SoftWing loss (SPEC §3): the SPEC's values, then the coordinate-loss suite on every backend."""
+"""SoftWing loss (docs/coordinate_losses.md): its reference values, then the coordinate-loss
+suite on every backend."""
 
 import pytest
 import torch

@@ -1,4 +1,5 @@
-"""Wing loss (SPEC §2): the SPEC's values, then the coordinate-loss suite on every backend."""
+"""Wing loss (docs/coordinate_losses.md): its reference values, then the coordinate-loss suite
+on every backend."""
 
 import pytest
 import torch

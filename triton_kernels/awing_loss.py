@@ -1,4 +1,4 @@
-"""Adaptive Wing loss with the weighted loss map (SPEC §1) in Triton.
+"""Adaptive Wing loss with the weighted loss map (docs/awing.md) in Triton.
 
 Same contract as the C++ op `landmark_kernels::awing_loss` (csrc/registration.cpp) and the same
 per-pixel formulation as csrc/awing_math.h. Stage one: a fixed number of programs walk

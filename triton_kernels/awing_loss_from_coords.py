@@ -1,4 +1,4 @@
-"""AWing loss against Gaussian targets rendered in the kernel from coordinates (SPEC §1b).
+"""AWing loss against Gaussian targets rendered in the kernel from coordinates (docs/awing.md).
 
 Same contract as `landmark_kernels::awing_loss_from_coords` (csrc/registration.cpp) and the same
 target as csrc/gaussian_target.h: per tile, a column Gaussian gx (BLOCK_W exponentials) and a

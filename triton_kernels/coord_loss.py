@@ -1,4 +1,5 @@
-"""Wing, SoftWing and ACR coordinate losses (SPEC §2–§4) in Triton: one kernel family.
+"""Wing, SoftWing and ACR coordinate losses (docs/coordinate_losses.md) in Triton: one kernel
+family.
 
 Same contracts as the C++ ops `landmark_kernels::wing_loss`, `soft_wing_loss` and `acr_loss`
 (csrc/registration.cpp) and the same per-element formulation as csrc/coord_loss_math.h; the

@@ -1,4 +1,4 @@
-"""SDFL sparse graph-relational aggregation (SPEC §6) in Triton: forward and backward.
+"""SDFL sparse graph-relational aggregation (docs/graph.md) in Triton: forward and backward.
 
 Same contract as the C++ ops `landmark_kernels::graph_relational_aggregate[_backward]`
 (csrc/registration.cpp) and the same traversal as csrc/graph_csr.h: a node's gather list is its

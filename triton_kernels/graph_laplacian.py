@@ -1,4 +1,4 @@
-"""Δ = L·x and Lᵀ·x, L = I − D⁻¹A (SDFL relative-location loss, SPEC §6), in Triton.
+"""Δ = L·x and Lᵀ·x, L = I − D⁻¹A (SDFL relative-location loss, docs/graph.md), in Triton.
 
 Same contract as the C++ op `landmark_kernels::graph_laplacian` and the same formula as
 csrc/graph_csr.h `laplacian_entry`: one program per (sample b, node i), a vector over the D

@@ -1,4 +1,5 @@
-"""PFLD loss (SPEC §5) in Triton: same contract as the C++ op `landmark_kernels::pfld_loss`
+"""PFLD loss (docs/coordinate_losses.md) in Triton: same contract as the C++ op
+`landmark_kernels::pfld_loss`
 (csrc/registration.cpp) and the same per-sample maths as csrc/pfld_math.h.
 
 Stage one, one program per sample: D_b = Σ (ŷ − y)² over its landmarks (kept in

@@ -1,5 +1,5 @@
 // AWing loss + weighted loss map against Gaussian targets rendered from coordinates, on the CPU
-// (SPEC §1b): per heatmap, the target is the product of a row and a column Gaussian and the
+// (docs/awing.md): per heatmap, the target is the product of a row and a column Gaussian and the
 // k×k dilation is analytic (gaussian_target.h), both into per-thread scratch that stays in
 // cache; the loss loop is the AWing op's (awing_planes.h). No target tensor is read. The
 // multi-stage op renders each heatmap once and runs every stage's loss loop against it.

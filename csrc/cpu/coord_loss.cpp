@@ -1,4 +1,5 @@
-// Wing, SoftWing and ACR on the CPU (SPEC §2–§4): one kernel family over the per-element loss
+// Wing, SoftWing and ACR on the CPU (docs/coordinate_losses.md): one kernel family over the
+// per-element loss
 // functor of coord_loss_math.h. The B·N·D elements are cut into fixed chunks of kChunk; each
 // chunk writes its gradient (and per-element loss for "none") and one partial sum; the partials
 // are added in chunk order, so the result does not depend on the thread count.

@@ -1,4 +1,4 @@
-// Sparse graph-relational aggregation (SDFL, SPEC §6) on the CPU, forward and backward.
+// Sparse graph-relational aggregation (SDFL, docs/graph.md) on the CPU, forward and backward.
 //
 // First the softmax weights a of every edge (per sample when the logits are): a tiny (B·)E pass.
 // Forward, per (sample b, node o): out[b,o] = bias + Σ a·(self edge ? h_self[b,o] :
@@ -145,7 +145,8 @@ LK_TARGET_AVX2 void backward_blocks_avx2(const Args<scalar_t>& p, int64_t begin,
 }
 #endif
 
-// The softmax weight of every edge, per sample when the logits are (B,E) (SPEC §6: exactly the
+// The softmax weight of every edge, per sample when the logits are (B,E) (docs/graph.md: exactly
+// the
 // softmax of the dense row with −9e15 off the mask).
 template <typename scalar_t, typename T = at::opmath_type<scalar_t>>
 std::vector<T> softmax_weights(const AggregateProblem& p, const CsrView& g) {

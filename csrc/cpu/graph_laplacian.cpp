@@ -1,4 +1,5 @@
-// Δ = L·x and Lᵀ·x, L = I − D⁻¹A (SDFL relative-location loss, SPEC §6), on the CPU. Each output
+// Δ = L·x and Lᵀ·x, L = I − D⁻¹A (SDFL relative-location loss, docs/graph.md), on the CPU. Each
+// output
 // entry is a gather over one node's list (graph_csr.h laplacian_entry): no atomics, and the
 // backward of one orientation is the other.
 #include <ATen/Dispatch.h>

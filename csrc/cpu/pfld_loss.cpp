@@ -1,4 +1,5 @@
-// PFLD loss on the CPU (SPEC §5): per-sample squared distances (parallel over samples, each
+// PFLD loss on the CPU (docs/coordinate_losses.md): per-sample squared distances (parallel over
+// samples, each
 // writing its part of the gradient), then class weights, angle terms and the two batch means in
 // a fixed order, so that results do not depend on the thread count.
 #include <ATen/Dispatch.h>

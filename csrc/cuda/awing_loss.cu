@@ -1,4 +1,4 @@
-// AWing loss + weighted loss map on CUDA (SPEC §1): the same semantics as cpu/awing_loss.cpp.
+// AWing loss + weighted loss map on CUDA (docs/awing.md): the same semantics as cpu/awing_loss.cpp.
 //
 // Stage 1 (awing_tiles_kernel): each block walks 64×64-pixel tiles of the (B·K) heatmaps. A
 // thread owns four consecutive columns of a strip of four rows. It walks its strip top to

@@ -1,5 +1,5 @@
 // AWing loss + weighted loss map against Gaussian targets rendered from coordinates, on CUDA
-// (SPEC §1b): the semantics of cpu/awing_loss_from_coords.cpp, the tiling of awing_loss.cu.
+// (docs/awing.md): the semantics of cpu/awing_loss_from_coords.cpp, the tiling of awing_loss.cu.
 //
 // Stage 1 (coords_tiles_kernel): blocks walk 64×64-pixel tiles of the (B·K) heatmaps; a thread
 // owns four consecutive columns of a strip of four rows. Per tile it takes the column factors

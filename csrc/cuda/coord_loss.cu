@@ -1,4 +1,5 @@
-// Wing, SoftWing and ACR on CUDA (SPEC §2–§4): one kernel family over the per-element loss
+// Wing, SoftWing and ACR on CUDA (docs/coordinate_losses.md): one kernel family over the
+// per-element loss
 // functor of coord_loss_math.h, the same semantics as cpu/coord_loss.cpp.
 //
 // These tensors are small (B·N·D ≈ 10²–10⁵ elements): the cost is launches, so a problem of up

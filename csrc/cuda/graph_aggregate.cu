@@ -1,4 +1,4 @@
-// Sparse graph-relational aggregation (SDFL, SPEC §6) on CUDA: the semantics of
+// Sparse graph-relational aggregation (SDFL, docs/graph.md) on CUDA: the semantics of
 // cpu/graph_aggregate.cpp, with the traversal of graph_csr.h.
 //
 // One warp per (sample b, node) "unit"; each lane owns 4 consecutive features of every 128, so a

@@ -1,4 +1,5 @@
-// Δ = L·x and Lᵀ·x, L = I − D⁻¹A (SDFL relative-location loss, SPEC §6), on CUDA: one thread per
+// Δ = L·x and Lᵀ·x, L = I − D⁻¹A (SDFL relative-location loss, docs/graph.md), on CUDA: one thread
+// per
 // output entry (b, i, d), a gather over node i's list (graph_csr.h laplacian_entry), so no
 // atomics; the backward of one orientation is the other.
 #include <ATen/Dispatch.h>

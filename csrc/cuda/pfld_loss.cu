@@ -1,4 +1,5 @@
-// PFLD loss on CUDA (SPEC §5): the same semantics as cpu/pfld_loss.cpp, no host synchronisation.
+// PFLD loss on CUDA (docs/coordinate_losses.md): the same semantics as cpu/pfld_loss.cpp, no host
+// synchronisation.
 //
 // Stage 1: one warp per sample adds (ŷ − y)² over its landmarks (a fixed shuffle tree) into
 // sample_weight[b] and writes the gradient 2(ŷ − y)/B. Stage 2, one block: the class weights

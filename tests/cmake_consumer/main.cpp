@@ -1,5 +1,6 @@
 // Runs the CPU AWing op through the dispatcher, as a libtorch program would: pred = 1,
-// target = 0 everywhere gives the SPEC §1 value 8.495946 (mean), and a gradient of pred's shape.
+// target = 0 everywhere gives the docs/awing.md value 8.495946 (mean), and a gradient of pred's
+// shape.
 #include <ATen/ATen.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 
