@@ -76,6 +76,17 @@ struct FusedLoss : public torch::autograd::Function<FusedLoss<Args...>> {
   }
 };
 
+// A None passed for a Tensor argument arrives undefined; autograd's bookkeeping cannot describe
+// it, so such calls go straight to the kernel, whose checks name the missing argument.
+template <class T>
+bool is_undefined_tensor(const T& value) {
+  if constexpr (std::is_same_v<std::decay_t<T>, Tensor>) {
+    return !value.defined();
+  } else {
+    return false;
+  }
+}
+
 // The Autograd-key kernel of the op `Name` with arguments (pred, args...). The schema is looked
 // up on the first call: at load time its TORCH_LIBRARY block may not have run yet.
 template <const char* Name, class... Args>
@@ -83,6 +94,10 @@ std::tuple<Tensor, Tensor> fused_loss_autograd(const Tensor& pred, Args... args)
   static const auto op = c10::Dispatcher::singleton()
                              .findSchemaOrThrow(Name, "")
                              .typed<std::tuple<Tensor, Tensor>(const Tensor&, Args...)>();
+  if (!pred.defined() || (is_undefined_tensor(args) || ...)) {
+    at::AutoDispatchBelowADInplaceOrView below_autograd;
+    return op.call(pred, args...);
+  }
   auto out = FusedLoss<Args...>::apply(op, pred, args...);
   return {out[0], out[1]};
 }
@@ -139,6 +154,12 @@ PfldOut pfld_loss_autograd(const Tensor& pred, const Tensor& target, const Tenso
                              .typed<PfldOut(const Tensor&, const Tensor&, const Tensor&,
                                             const Tensor&, const Tensor&,
                                             const std::optional<Tensor>&, bool, double, bool)>();
+  if (!pred.defined() || !target.defined() || !angles.defined() || !angles_target.defined() ||
+      !attributes.defined()) {
+    at::AutoDispatchBelowADInplaceOrView below_autograd;
+    return op.call(pred, target, angles, angles_target, attributes, attribute_weights, degrees,
+                   weight_floor, compute_grad);
+  }
   auto out = PfldLoss::apply(op, pred, target, angles, angles_target, attributes,
                              attribute_weights, degrees, weight_floor, compute_grad);
   return {out[0], out[1], out[2], out[3], out[4]};
