@@ -1,78 +1,67 @@
-"""AWing from coordinates, fwd+bwd: the fused op (target rendered in the kernel) against the
-ways a pipeline gets there today: lk.awing_loss on a pre-rendered target (the loader rendered
-it: only the loss is timed), render + lk.awing_loss in the step, the "weight map + AWing"
-eager reference (render, dilate, AWing in PyTorch, as the official code's loader-side map but
-without scipy), the 4-stack case against four awing_loss calls, and the copy floors (8 bytes/
-pixel for this op: read pred, write grad; 12 for the rendered path)."""
+"""AWing from coordinates (the Gaussian target rendered inside the loss), heatmap shapes as the
+AWing bench, σ = 1.5. Ours on each backend (and render + awing_loss, ours in two steps); the
+eager reference (render + AWing in PyTorch) and torch.compile of it; the public pipelines, whose
+loaders render the targets: mmpose's loss and the official AWing loss on loader-made targets,
+with the loader's work (mmpose's unbiased Gaussian renderer per sample, the official scipy
+weight map) on its own row; the floor: read pred, write the gradient (8 B/pixel)."""
 
+import numpy as np
 import torch
 
 import landmark_kernels as lk
 from landmark_kernels import reference
 
-from .harness import fwd_bwd, median_ms
+from . import public_code
+from .awing_loss import heatmap_pair, shapes, stacks_case
+from .harness import Case, Impl, compiled, ours
 
 SIGMA = 1.5
 
 
-def shapes(device):
-    # The AWing bench's shapes (WFLW heatmaps of 64×64), all 99 channels Gaussians here.
-    return [(64, 99, 64, 64)] if device.type == "cuda" else [(8, 99, 64, 64)]
+def _loader(coords_np, height, width, device):
+    """What the public loaders do per batch: render each sample's targets (mmpose's renderer)
+    and, with scipy, the official weight map. Returns the tensors on `device`."""
+    targets = np.stack([public_code.mmpose_unbiased_heatmaps(c, height, width, SIGMA)
+                        for c in coords_np])
+    maps = () if public_code.grey_dilation is None else \
+        (torch.from_numpy(public_code.official_weight_map(targets)).to(device),)
+    return (torch.from_numpy(targets).to(device),) + maps
 
 
-def _weight_map_awing(pred, coords):
-    """Render, build the weighted loss map (dilation) and AWing, all eager PyTorch."""
-    target = reference.render_gaussian_heatmaps(coords, *pred.shape[-2:], SIGMA)
-    return reference.awing_loss(pred, target)
+def _public(pred, target, coords_np, device):
+    """mmpose's loss and the official one on loader-made targets, and the loader's cost."""
+    h, w = pred.shape[-2:]
+    loaded = _loader(coords_np, h, w, device)
+    impls = [Impl(f"{public_code.MMPOSE} AdaptiveWingLoss on loader-made target (no map)",
+                  "baseline", lambda: public_code.mmpose_awing(pred, target))]
+    if len(loaded) == 2:
+        impls.append(Impl("official AWing loss × map, both loader-made", "baseline",
+                          lambda: public_code.official_awing_with_map(pred, target, loaded[1])))
+    what = "mmpose unbiased Gaussians" + (" + scipy weight map" if len(loaded) == 2 else "")
+    return impls + [Impl(f"loader: {what} (CPU) + copy", "loader",
+                         lambda: _loader(coords_np, h, w, device)[0])]
 
 
-def run(device, backends):
-    rows = []
-    for shape in shapes(device):
-        b, k, h, w = shape
-        g = torch.Generator(device=device).manual_seed(0)
-        coords = torch.rand(b, k, 2, device=device, generator=g) * torch.tensor(
-            [w - 1.0, h - 1.0], device=device)
-        target = lk.render_gaussian_heatmaps(coords, h, w, SIGMA)
-        pred = (target + 0.1 * torch.randn(shape, device=device, generator=g)).requires_grad_()
-        case = f"awing from coords {'x'.join(map(str, shape))} fp32"
+def cases(device, size):
+    result = []
+    for shape in shapes(device, size):
+        h, w = shape[-2:]
+        coords, target, pred = heatmap_pair(shape, device)
         grad = torch.empty_like(pred)
-        variants = {
-            # "floor (copy)" is the rendered path's 12 B/px floor (the issue's yardstick).
-            "floor (copy)": lambda: torch.add(pred.detach(), target, out=grad),
-            "floor 8 B/px (read pred, write grad)": lambda: torch.mul(pred.detach(), 2.0,
-                                                                      out=grad),
-            "eager reference": fwd_bwd(_weight_map_awing, pred, coords),
-        }
-        for backend in backends:
-            variants[f"awing_loss(pre-rendered) {backend}"] = fwd_bwd(
-                lambda p, t, bk=backend: lk.awing_loss(p, t, backend=bk), pred, target)
-            variants[f"render + awing_loss {backend}"] = fwd_bwd(
-                lambda p, c, bk=backend: lk.awing_loss(
-                    p, lk.render_gaussian_heatmaps(c, h, w, SIGMA), backend=bk), pred, coords)
-            variants[f"awing_loss_from_coords {backend}"] = fwd_bwd(
-                lambda p, c, bk=backend: lk.awing_loss_from_coords(p, c, SIGMA, backend=bk),
-                pred, coords)
-        for name, fn in variants.items():
-            rows.append(dict(case=case, variant=name, ms=median_ms(fn, device)))
-        rows += _four_stacks(device, backends, pred, coords, target)
-    return rows
-
-
-def _four_stacks(device, backends, pred, coords, target):
-    """Stacked hourglass, S = 4: four awing_loss calls vs one awing_loss_from_coords call."""
-    stages = torch.stack([pred.detach()] * 4).requires_grad_()
-    case = f"4 stacks {'x'.join(map(str, pred.shape))} fp32"
-    rows = []
-    for backend in backends:
-        variants = {
-            f"4 x awing_loss(pre-rendered) {backend}": fwd_bwd(
-                lambda s, t, bk=backend: sum(lk.awing_loss(p, t, backend=bk) for p in s),
-                stages, target),
-            f"awing_loss_from_coords(S=4) {backend}": fwd_bwd(
-                lambda s, c, bk=backend: lk.awing_loss_from_coords(s, c, SIGMA, backend=bk),
-                stages, coords),
-        }
-        for name, fn in variants.items():
-            rows.append(dict(case=case, variant=name, ms=median_ms(fn, device)))
-    return rows
+        impls = ours("lk.awing_loss_from_coords",
+                     lambda b: lk.awing_loss_from_coords(pred, coords, SIGMA, backend=b), device)
+        impls += ours("lk.render_gaussian_heatmaps + lk.awing_loss", lambda b: lk.awing_loss(
+            pred, lk.render_gaussian_heatmaps(coords, h, w, SIGMA), backend=b), device)
+        impls += [
+            Impl("eager reference", "baseline",
+                 lambda: reference.awing_loss_from_coords(pred, coords, SIGMA)),
+            *compiled("reference", reference.awing_loss_from_coords,
+                      lambda f: f(pred, coords, SIGMA), size),
+            *_public(pred, target, coords.cpu().numpy(), device),
+            Impl("floor: copy 8 B/px", "floor", lambda: torch.mul(pred.detach(), 2.0, out=grad)),
+        ]
+        result.append(Case("awing_from_coords", "B={} K={} {}×{}".format(*shape), impls,
+                           leaves=(pred,), bytes=8 * pred.numel()))
+        result.append(stacks_case("awing_from_coords", lk.awing_loss_from_coords, pred,
+                                  (coords, SIGMA), device, target_bytes=0))
+    return result

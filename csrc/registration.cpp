@@ -58,6 +58,31 @@ TORCH_LIBRARY(landmark_kernels, m) {
       "Tensor? target_weight, float alpha, float omega, float epsilon, float theta, "
       "float map_weight, float map_threshold, int map_kernel, int reduction, "
       "bool compute_grad) -> (Tensor, Tensor)");
+  // Multi-stage supervision (stacked hourglass): pred (S,B,K,H,W), 1 ≤ S ≤ 16, against one
+  // target (heatmap or coordinates), which is read (or rendered) once per pixel for all stages;
+  // the other arguments are the single-stage op's. loss = Σ_s stage_weights[s]·loss_s, each
+  // stage reduced as the single-stage op; for reduction 0 the (S,B,K,H,W) maps
+  // stage_weights[s]·loss_s. grad (S,B,K,H,W): each stage's, its weight folded in.
+  m.def(
+      "awing_loss_stages(Tensor pred, Tensor target, Tensor? target_weight, "
+      "float[] stage_weights, float alpha, float omega, float epsilon, float theta, "
+      "float map_weight, float map_threshold, int map_kernel, int reduction, "
+      "bool compute_grad) -> (Tensor, Tensor)");
+  m.def(
+      "awing_loss_stages_triton(Tensor pred, Tensor target, Tensor? target_weight, "
+      "float[] stage_weights, float alpha, float omega, float epsilon, float theta, "
+      "float map_weight, float map_threshold, int map_kernel, int reduction, "
+      "bool compute_grad) -> (Tensor, Tensor)");
+  m.def(
+      "awing_loss_from_coords_stages(Tensor pred, Tensor coords, Tensor sigma, "
+      "Tensor? target_weight, float[] stage_weights, float alpha, float omega, float epsilon, "
+      "float theta, float map_weight, float map_threshold, int map_kernel, int reduction, "
+      "bool compute_grad) -> (Tensor, Tensor)");
+  m.def(
+      "awing_loss_from_coords_stages_triton(Tensor pred, Tensor coords, Tensor sigma, "
+      "Tensor? target_weight, float[] stage_weights, float alpha, float omega, float epsilon, "
+      "float theta, float map_weight, float map_threshold, int map_kernel, int reduction, "
+      "bool compute_grad) -> (Tensor, Tensor)");
   // The backward of the fused losses: grad *= scale in place, in fp32; scale is 0-dim or grad's
   // shape. A 0-dim scale equal to 1 leaves grad untouched, decided on the device (no host sync).
   m.def("scale_grad_(Tensor(a!) grad, Tensor scale) -> ()");

@@ -111,7 +111,8 @@ if not HAS_CUDA_KERNELS:  # a CPU-only build still serves CUDA tensors (Triton b
     torch.library.impl("landmark_kernels::scale_grad_", "cuda")(_scale_grad_cuda)
 
 
-def register_fused_loss(name, *, check, triton_kernel):
+def register_fused_loss(name, *, check, triton_kernel, native_autograd_in_cpp=False,
+                        stages=False):
     """Register `landmark_kernels::<name>` and `<name>_triton` (schemas in registration.cpp).
 
     check(*op_args): validates the raw op arguments as the C++ kernels' TORCH_CHECKs do, raising
@@ -119,6 +120,10 @@ def register_fused_loss(name, *, check, triton_kernel):
     triton_kernel(): returns the Triton implementation (imported lazily: triton is optional),
         called as fn(*op_args, loss=..., grad=..., grad_scale=...) with the outputs allocated
         here and the reduction's factor for the stored gradient.
+    native_autograd_in_cpp: the C++ op's autograd kernel is registered in C++
+        (csrc/autograd.cpp, same contract), so only the Triton op gets the Python rule.
+    stages: a multi-stage op, pred (S,B,K,H,W): each stage is reduced on its own, so the
+        gradient's factor is that of one stage (B,K,H,W).
     Registers for both ops the fake kernel, the autograd rule (the backward above) and autocast
     (fp32); and the Triton op's CPU/CUDA kernel. On CPU tensors without TRITON_INTERPRET there
     is no Triton to run, so the C++ CPU kernel (same contract) stands in: the op stays usable
@@ -136,12 +141,14 @@ def register_fused_loss(name, *, check, triton_kernel):
         if pred.device.type == "cpu" and not TRITON_INTERPRET:
             return native(*args)
         loss, grad = fused_outputs_like(pred, reduction, compute_grad)
+        shape = pred.shape[1:] if stages else pred.shape
         return triton_kernel()(*args, loss=loss, grad=grad,
-                               grad_scale=stored_grad_scale(reduction, pred.shape))
+                               grad_scale=stored_grad_scale(reduction, shape))
 
     for qualname in (f"landmark_kernels::{name}", f"landmark_kernels::{name}_triton"):
         torch.library.register_fake(qualname)(fake)
-        torch.library.register_autograd(qualname, _backward, setup_context=_setup_context)
+        if qualname.endswith("_triton") or not native_autograd_in_cpp:
+            torch.library.register_autograd(qualname, _backward, setup_context=_setup_context)
         for device_type in ("cpu", "cuda"):
             torch.library.register_autocast(qualname, device_type, torch.float32)
     torch.library.impl(f"landmark_kernels::{name}_triton", ("cpu", "cuda"))(triton_impl)

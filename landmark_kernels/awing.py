@@ -6,7 +6,7 @@ import torch
 
 from . import _backends, _validate, reference
 from ._fused import REDUCTION_CODES, keep_grad_private, register_fused_loss
-from ._stages import is_multi_stage, stage_sum
+from ._stages import check_stages, is_multi_stage, stage_sum, stage_weights_of, stacked
 
 _OPS = torch.ops.landmark_kernels
 _MAX_MAP_KERNEL = 31  # csrc/awing_loss.h kMaxMapKernel: the CUDA halo tile bound
@@ -91,9 +91,13 @@ def awing_loss(pred, target, *, alpha=2.1, omega=14.0, epsilon=1.0, theta=0.5,
             (mmpose), with δ formed as (pred − target)·w.
         reduction: "mean" over B·K·H·W (default, mmpose), "sum", or "none" (per pixel).
         backend: "auto", "cuda", "triton", "cpu" or "torch" (see available_backends).
-        Multi-stage (stacked hourglass): pred (S,B,K,H,W) or a list of S (B,K,H,W) against one
-            target gives Σ_s stage_weights[s]·loss(pred[s]) (weights default to 1), each stage
-            reduced as a single call (one launch per stage for now).
+        Multi-stage (stacked hourglass): pred (S,B,K,H,W) or a list of S (B,K,H,W) (1 ≤ S ≤ 16)
+            against one target gives Σ_s stage_weights[s]·loss(pred[s]) (S real numbers,
+            default all 1), each stage reduced as a single call; for reduction "none" the
+            (S,B,K,H,W) stack of the weighted per-stage maps (sum it over dim 0 for the summed
+            map). One kernel launch reads the target once per pixel for all stages (in fp32
+            4 + 8·S bytes/pixel instead of 12·S); a list is stacked first, one copy
+            (landmark_kernels/_stages.py).
 
     Returns the loss in fp32 for fp32/fp16/bf16 pred (fp64 for fp64): accumulated in fp32, and an
     fp16 sum over a batch would overflow. The gradient has pred's dtype. Mean and sum of an
@@ -101,33 +105,49 @@ def awing_loss(pred, target, *, alpha=2.1, omega=14.0, epsilon=1.0, theta=0.5,
     gradient at δ = 0 is 0. NaN in pred or target gives NaN loss and gradient at that pixel
     (and factor 1 for its neighbours' map); pred = ±inf gives loss inf, gradient ±A.
     """
-    if is_multi_stage(pred):
-        return stage_sum(lambda stage: awing_loss(
-            stage, target, alpha=alpha, omega=omega, epsilon=epsilon, theta=theta,
-            weight_map=weight_map, map_weight=map_weight, map_threshold=map_threshold,
-            map_kernel=map_kernel, target_weight=target_weight, reduction=reduction,
-            backend=backend), pred, stage_weights)
     _validate.choice("reduction", reduction, _REDUCTIONS)
-    _validate.tensor("pred", pred, dim=4)
+    multi_stage = is_multi_stage(pred)
+    if multi_stage:
+        stage_weights = stage_weights_of(len(pred), stage_weights)
+        pred = stacked(pred)
+    elif stage_weights is not None:
+        raise ValueError("stage_weights needs a multi-stage pred: (S,B,K,H,W) or a list of S "
+                         "(B,K,H,W)")
+    _validate.tensor("pred", pred, dim=5 if multi_stage else 4)
+    stage = pred[0] if multi_stage else pred
     same_dtype = not torch.is_autocast_enabled(pred.device.type)
     target_weight = _channel_weight(target_weight)
     if isinstance(target_weight, torch.Tensor) and same_dtype \
             and target_weight.dtype in _validate.FLOAT_DTYPES:
         target_weight = target_weight.to(pred.dtype)
-    args = (pred, target, target_weight, alpha, omega, epsilon, theta,
+    args = (stage, target, target_weight, alpha, omega, epsilon, theta,
             map_weight if weight_map else 0.0, map_threshold, map_kernel,
             REDUCTION_CODES[reduction], pred.requires_grad and torch.is_grad_enabled())
     check_op_args(*args, same_dtype=same_dtype)
     backend = _backends.resolve(backend, pred.device)
     if backend == "torch":
-        return reference.awing_loss(
-            pred, target, alpha=alpha, omega=omega, epsilon=epsilon, theta=theta,
-            weight_map=weight_map, map_weight=map_weight, map_threshold=map_threshold,
-            map_kernel=map_kernel, target_weight=target_weight, reduction=reduction)
-    op = _OPS.awing_loss_triton if backend == "triton" else _OPS.awing_loss
-    loss, grad = op(*args[:3], *map(float, args[3:9]), int(map_kernel), *args[10:])
+        def single(p):
+            return reference.awing_loss(
+                p, target, alpha=alpha, omega=omega, epsilon=epsilon, theta=theta,
+                weight_map=weight_map, map_weight=map_weight, map_threshold=map_threshold,
+                map_kernel=map_kernel, target_weight=target_weight, reduction=reduction)
+        return stage_sum(single, pred, stage_weights) if multi_stage else single(pred)
+    scalars = (*map(float, args[3:9]), int(map_kernel), *args[10:])
+    if multi_stage:
+        op = _OPS.awing_loss_stages_triton if backend == "triton" else _OPS.awing_loss_stages
+        loss, grad = op(pred, target, target_weight, list(stage_weights), *scalars)
+    else:
+        op = _OPS.awing_loss_triton if backend == "triton" else _OPS.awing_loss
+        loss, grad = op(pred, target, target_weight, *scalars)
     keep_grad_private(grad)
     return loss
+
+
+def check_stages_op_args(pred, target, target_weight, stage_weights, *scalars, same_dtype=True):
+    """Validate the arguments of the raw ops awing_loss_stages(_triton): pred (S,B,K,H,W) with
+    S stage_weights, each stage as awing_loss's pred."""
+    check_stages(pred, stage_weights)
+    check_op_args(pred[0], target, target_weight, *scalars, same_dtype=same_dtype)
 
 
 def _triton_kernel():
@@ -135,4 +155,11 @@ def _triton_kernel():
     return triton_awing_loss
 
 
+def _triton_stages_kernel():
+    from .triton_kernels.awing_loss import awing_loss_stages
+    return awing_loss_stages
+
+
 register_fused_loss("awing_loss", check=check_op_args, triton_kernel=_triton_kernel)
+register_fused_loss("awing_loss_stages", check=check_stages_op_args,
+                    triton_kernel=_triton_stages_kernel, stages=True)

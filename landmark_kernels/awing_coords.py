@@ -5,7 +5,7 @@ import torch
 from . import _backends, _validate, reference
 from ._fused import REDUCTION_CODES, keep_grad_private, loss_dtype, register_fused_loss
 from .awing import _REDUCTIONS, check_awing_params, _channel_weight
-from ._stages import is_multi_stage, stage_sum
+from ._stages import check_stages, is_multi_stage, stage_sum, stage_weights_of, stacked
 from .heatmaps import check_sigma
 
 _OPS = torch.ops.landmark_kernels
@@ -50,10 +50,12 @@ def awing_loss_from_coords(pred, coords, sigma, *, alpha=2.1, omega=14.0, epsilo
 
     Args:
         pred: heatmaps (B,K,H,W), any floating dtype; or several stages' outputs, (S,B,K,H,W) or
-            a list of S (B,K,H,W) (stacked hourglass): the result is the sum of the per-stage
-            losses, each reduced as a single-stage call, times stage_weights (S numbers, default
-            all 1). Each stage is one kernel launch that reads its pred and writes its gradient
-            (8 bytes/pixel in fp32): there is no target to read.
+            a list of S (B,K,H,W), 1 ≤ S ≤ 16 (stacked hourglass): the result is the sum of the
+            per-stage losses, each reduced as a single-stage call, times stage_weights (S real
+            numbers, default all 1); for reduction "none" the (S,B,K,H,W) stack of the weighted
+            per-stage maps. One kernel launch renders each target pixel once for all stages
+            and reads each stage and writes its gradient (8 bytes/pixel/stage in fp32); a list
+            is stacked first, one copy (landmark_kernels/_stages.py).
         coords: (B,K,2) landmark positions (x, y) in heatmap pixels, pixel centres at integers
             (render_gaussian_heatmaps' convention). A missing landmark may have NaN coordinates:
             its target is all zeros, as rendered; mask it with target_weight = 0.
@@ -62,42 +64,68 @@ def awing_loss_from_coords(pred, coords, sigma, *, alpha=2.1, omega=14.0, epsilo
         Every other keyword is awing_loss's, with its defaults.
     Returns the loss in fp32 (fp64 for fp64 pred). No gradient flows to coords or sigma.
     """
-    if is_multi_stage(pred):
-        return stage_sum(lambda stage: awing_loss_from_coords(
-            stage, coords, sigma, alpha=alpha, omega=omega, epsilon=epsilon, theta=theta,
-            weight_map=weight_map, map_weight=map_weight, map_threshold=map_threshold,
-            map_kernel=map_kernel, target_weight=target_weight, reduction=reduction,
-            backend=backend), pred, stage_weights)
     _validate.choice("reduction", reduction, _REDUCTIONS)
-    _validate.tensor("pred", pred, dim=4)
+    multi_stage = is_multi_stage(pred)
+    if multi_stage:
+        stage_weights = stage_weights_of(len(pred), stage_weights)
+        pred = stacked(pred)
+    elif stage_weights is not None:
+        raise ValueError("stage_weights needs a multi-stage pred: (S,B,K,H,W) or a list of S "
+                         "(B,K,H,W)")
+    _validate.tensor("pred", pred, dim=5 if multi_stage else 4)
+    stage = pred[0] if multi_stage else pred
     _validate.tensor("coords", coords, dim=3)
     same_dtype = not torch.is_autocast_enabled(pred.device.type)
     compute = loss_dtype(pred.dtype)
     coords = coords.detach().to(compute)
-    sigma = check_sigma(sigma, pred.shape[1], coords)
+    sigma = check_sigma(sigma, stage.shape[1], coords)
     target_weight = _channel_weight(target_weight)
     if isinstance(target_weight, torch.Tensor) and same_dtype \
             and target_weight.dtype in _validate.FLOAT_DTYPES:
         target_weight = target_weight.to(pred.dtype)
-    args = (pred, coords, sigma, target_weight, alpha, omega, epsilon, theta,
+    args = (stage, coords, sigma, target_weight, alpha, omega, epsilon, theta,
             map_weight if weight_map else 0.0, map_threshold, map_kernel,
             REDUCTION_CODES[reduction], pred.requires_grad and torch.is_grad_enabled())
     check_op_args(*args, same_dtype=same_dtype)
     backend = _backends.resolve(backend, pred.device)
     if backend == "torch":
-        return reference.awing_loss_from_coords(
-            pred, coords, sigma, alpha=alpha, omega=omega, epsilon=epsilon, theta=theta,
-            weight_map=weight_map, map_weight=map_weight, map_threshold=map_threshold,
-            map_kernel=map_kernel, target_weight=target_weight, reduction=reduction)
-    op = _OPS.awing_loss_from_coords_triton if backend == "triton" else _OPS.awing_loss_from_coords
-    loss, grad = op(*args[:4], *map(float, args[4:10]), int(map_kernel), *args[11:])
+        def single(p):
+            return reference.awing_loss_from_coords(
+                p, coords, sigma, alpha=alpha, omega=omega, epsilon=epsilon, theta=theta,
+                weight_map=weight_map, map_weight=map_weight, map_threshold=map_threshold,
+                map_kernel=map_kernel, target_weight=target_weight, reduction=reduction)
+        return stage_sum(single, pred, stage_weights) if multi_stage else single(pred)
+    scalars = (*map(float, args[4:10]), int(map_kernel), *args[11:])
+    triton = backend == "triton"
+    if multi_stage:
+        op = _OPS.awing_loss_from_coords_stages_triton if triton \
+            else _OPS.awing_loss_from_coords_stages
+        loss, grad = op(pred, coords, sigma, target_weight, list(stage_weights), *scalars)
+    else:
+        op = _OPS.awing_loss_from_coords_triton if triton else _OPS.awing_loss_from_coords
+        loss, grad = op(pred, coords, sigma, target_weight, *scalars)
     keep_grad_private(grad)
     return loss
 
 
+def check_stages_op_args(pred, coords, sigma, target_weight, stage_weights, *scalars,
+                         same_dtype=True):
+    """Validate the arguments of the raw ops awing_loss_from_coords_stages(_triton): pred
+    (S,B,K,H,W) with S stage_weights, each stage as awing_loss_from_coords's pred."""
+    check_stages(pred, stage_weights)
+    check_op_args(pred[0], coords, sigma, target_weight, *scalars, same_dtype=same_dtype)
+
+
 def _triton_kernel():
-    from triton_kernels.awing_loss_from_coords import awing_loss_from_coords as kernel
+    from .triton_kernels.awing_loss_from_coords import awing_loss_from_coords as kernel
+    return kernel
+
+
+def _triton_stages_kernel():
+    from triton_kernels.awing_loss_from_coords import awing_loss_from_coords_stages as kernel
     return kernel
 
 
 register_fused_loss("awing_loss_from_coords", check=check_op_args, triton_kernel=_triton_kernel)
+register_fused_loss("awing_loss_from_coords_stages", check=check_stages_op_args,
+                    triton_kernel=_triton_stages_kernel, stages=True)

@@ -85,7 +85,10 @@ def _call(name, backend, check, pred, target, aux, reduction, *params):
     if backend == "torch":
         return None, aux, backend
     op = _NATIVE_OPS[name, backend == "triton"]
-    return _eager.fused_loss(op, (*args[:3], *map(float, params), *args[-2:])), aux, backend
+    args = (*args[:3], *map(float, params), *args[-2:])
+    if backend == "triton":  # autograd registered in Python: the eager fast path saves most of it
+        return _eager.fused_loss(op, args), aux, backend
+    return op(*args)[0], aux, backend  # autograd in C++ (csrc/autograd.cpp)
 
 
 # The OpOverloads, looked up once: torch.ops attribute access costs microseconds per call.
@@ -171,7 +174,10 @@ def _triton(name):
     return kernel
 
 
-register_fused_loss("wing_loss", check=check_wing, triton_kernel=_triton("wing_loss"))
+# The C++ ops' autograd is registered in C++ (csrc/autograd.cpp): their host path is the cost.
+register_fused_loss("wing_loss", check=check_wing, triton_kernel=_triton("wing_loss"),
+                    native_autograd_in_cpp=True)
 register_fused_loss("soft_wing_loss", check=check_soft_wing,
-                    triton_kernel=_triton("soft_wing_loss"))
-register_fused_loss("acr_loss", check=check_acr, triton_kernel=_triton("acr_loss"))
+                    triton_kernel=_triton("soft_wing_loss"), native_autograd_in_cpp=True)
+register_fused_loss("acr_loss", check=check_acr, triton_kernel=_triton("acr_loss"),
+                    native_autograd_in_cpp=True)

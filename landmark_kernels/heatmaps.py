@@ -3,7 +3,7 @@
 Convention: pixel (row i, column j) of an H×W heatmap has its centre at (x, y) = (j, i), so a
 landmark at integer coordinates peaks exactly on a pixel and there is no ±0.5 shift anywhere.
 decode_heatmaps(render_gaussian_heatmaps(c, ...)) returns c to within 0.25 pixel ("quarter")
-or ~1e-3 pixel ("dark"); decoding with another convention silently biases every landmark.
+or ~2e-3 pixel ("dark"); decoding with another convention silently biases every landmark.
 """
 
 import torch

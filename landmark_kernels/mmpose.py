@@ -21,7 +21,7 @@ def modules():
     """{registered name: class} for every nn.Module defined in landmark_kernels.nn."""
     return {PREFIX + name: cls for name, cls in vars(nn).items()
             if isinstance(cls, type) and issubclass(cls, torch.nn.Module)
-            and cls.__module__ == nn.__name__}
+            and cls.__module__ == nn.__name__ and not name.startswith("_")}
 
 
 def register_modules(registry=None):

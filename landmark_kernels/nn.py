@@ -57,8 +57,8 @@ class AdaptiveWingLoss(torch.nn.Module):
     (B,K,1) or (B,K,H,W), used when use_target_weight (mmpose 1.x's keyword `target_weights`
     is accepted too). With coords=(B,K,2) and sigma (a number or (K,)) in place of target,
     the Gaussian target is rendered inside the kernel (lk.awing_loss_from_coords): the same
-    loss without a target heatmap. output may also hold several stages ((S,B,K,H,W) or a list)
-    when coords are given: the sum of the per-stage losses.
+    loss without a target heatmap. output may also hold several stages ((S,B,K,H,W) or a list),
+    with a target or coords: the sum of the per-stage losses, in one kernel launch.
     """
 
     def __init__(self, alpha=2.1, omega=14.0, epsilon=1.0, theta=0.5, use_target_weight=False,
@@ -229,7 +229,9 @@ class PFLDLoss(torch.nn.Module):
     loss_weight=1 (multiplies both outputs), backend.
     forward(landmarks, landmarks_target, angles, angles_target, attributes) → (weighted, l2),
     i.e. PFLD-pytorch's forward(attribute_gt[:, 1:6], landmark_gt, euler_angle_gt, angle,
-    landmarks) reordered; see lk.pfld_loss.
+    landmarks, train_batchsize) reordered, without train_batchsize: the weight of a class
+    absent from the batch is the batch's own size (upstream uses the configured batch size,
+    which differs only on a smaller last batch); see lk.pfld_loss.
     """
 
     def __init__(self, attribute_weights=None, degrees=False, weight_floor=0.0, loss_weight=1.0,
@@ -248,6 +250,8 @@ class PFLDLoss(torch.nn.Module):
         return (f"attribute_weights={self.attribute_weights}, degrees={self.degrees}, "
                 f"weight_floor={self.weight_floor}, loss_weight={self.loss_weight}, "
                 f"backend={self.backend!r}")
+
+
 class GraphRelationalConv(torch.nn.Module):
     """SDFL graph-relational convolution: the official SemGraphConv, or DynamicGConv when
     dynamic=True, with the fused sparse aggregation (lk.graph_relational_aggregate).
@@ -315,7 +319,8 @@ class RelativeLocationLoss(torch.nn.Module):
     .to(device) moves it; base="soft_wing" ("wing", "l1"); use_target_weight=False,
     loss_weight=1 (mmpose). Keywords: reduction="batchmean", backend="auto", and the base
     loss's own (omega1, omega2, epsilon for SoftWing; omega, epsilon for Wing).
-    forward(output, target, target_weight=None): coordinates (B,N,D); target_weight (B,N),
+    forward(output, target, target_weight=None, *, target_weights=None): coordinates (B,N,D);
+    target_weight (or mmpose 1.x's target_weights) (B,N),
     (B,N,1) or (B,N,D) weights Δ when use_target_weight.
     """
 
@@ -331,10 +336,9 @@ class RelativeLocationLoss(torch.nn.Module):
         """The loss's LandmarkGraph, on the device of its buffers."""
         return _graph_of(self)
 
-    def forward(self, output, target, target_weight=None):
-        if self.use_target_weight and target_weight is None:
-            raise ValueError("target_weight is required when use_target_weight=True")
-        weight = dict(target_weight=target_weight) if self.use_target_weight else {}
+    def forward(self, output, target, target_weight=None, *, target_weights=None):
+        target_weight = _target_weight(self.use_target_weight, target_weight, target_weights)
+        weight = {} if target_weight is None else dict(target_weight=target_weight)
         loss = relative_location_loss(output, target, self.graph, base=self.base,
                                       reduction=self.reduction, backend=self.backend,
                                       **weight, **self.base_kwargs)

@@ -96,9 +96,12 @@ def pfld_loss(pred, target, angles, angles_target, attributes, *, attribute_weig
         return reference.pfld_loss(pred, target, angles, angles_target, attributes,
                                    attribute_weights=attribute_weights, degrees=degrees,
                                    weight_floor=float(weight_floor))
-    op = _OPS.pfld_loss_triton if backend == "triton" else _OPS.pfld_loss
-    weighted, l2, *_ = _eager.call(op.default, (*args[:7], float(weight_floor), compute_grad),
-                                   setup_context=_setup_context, backward=_backward)
+    args = (*args[:7], float(weight_floor), compute_grad)
+    if backend == "triton":  # autograd registered in Python: the eager fast path saves most of it
+        weighted, l2, *_ = _eager.call(_OPS.pfld_loss_triton.default, args,
+                                       setup_context=_setup_context, backward=_backward)
+    else:  # autograd in C++ (csrc/autograd.cpp)
+        weighted, l2, *_ = _OPS.pfld_loss.default(*args)
     return weighted, l2
 
 
@@ -146,8 +149,10 @@ def _triton_impl(*args):
 
 
 torch.library.impl("landmark_kernels::pfld_loss_triton", ("cpu", "cuda"))(_triton_impl)
+# The C++ op's autograd is registered in C++ (csrc/autograd.cpp, the same rule as _backward).
+torch.library.register_autograd("landmark_kernels::pfld_loss_triton", _backward,
+                                setup_context=_setup_context)
 for _qualname in ("landmark_kernels::pfld_loss", "landmark_kernels::pfld_loss_triton"):
     torch.library.register_fake(_qualname)(_fake)
-    torch.library.register_autograd(_qualname, _backward, setup_context=_setup_context)
     for _device_type in ("cpu", "cuda"):
         torch.library.register_autocast(_qualname, _device_type, torch.float32)

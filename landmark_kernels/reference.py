@@ -1,8 +1,8 @@
-"""Pure-PyTorch definitions of every op (SPEC.md in executable form).
+"""Pure-PyTorch definitions of every op (the formulas of docs/ in executable form).
 
 Each function here is the `backend="torch"` path and the ground truth that the C++, CUDA and
 Triton kernels are tested against. They favour clarity over speed, use plain autograd, and are
-written so that autograd itself never produces NaN where the SPEC defines a gradient.
+written so that autograd itself never produces NaN where the docs define a gradient.
 """
 
 import math

@@ -9,7 +9,7 @@
 #   memcheck racecheck initcheck synccheck
 #              compute-sanitizer over a small CUDA-only subset (pytest -k "$LK_SANITIZE_TESTS"),
 #              any report fails; the four run in parallel, beside the tests
-#   bench      the benchmark table, alone on the GPU
+#   bench      the benchmark table (python -m bench --quick), alone on the GPU
 # Writes OUTDIR/<step>.log, OUTDIR/tests.xml and OUTDIR/summary.txt (device, versions, PASS/FAIL
 # per step, the bench table: one screen), rewritten after every step, and prints the summary.
 # The steps share a deadline (LK_GPU_CHECK_BUDGET_S, default 450 s; the target is < 8 min on an
@@ -122,7 +122,8 @@ tests() {
   return "$rc"
 }
 
-bench() { limit "$PY" -m bench --device cuda; }
+# --quick: one shape per op, to fit the bench's share of the deadline; results in DIR/bench/.
+bench() { limit "$PY" -m bench --device cuda --quick --out "$DIR/bench"; }
 
 sanitize() {  # sanitize TOOL: one compute-sanitizer tool over the subset, log in $DIR/TOOL.log
   local log="$DIR/$1.log" rc=0

@@ -1,11 +1,13 @@
 """The kernels scripts/kernel_report.py compiles, with their launch facts (one entry per op).
 
 The headline case of each op is what its benchmark measures on the GPU: for AWing, B=64 K=99
-64×64 fp32 with the weighted loss map (k=3); for the coordinate losses (Wing, SoftWing, ACR:
-csrc/cuda/coord_loss.cu, triton_kernels/coord_loss.py) and PFLD, B ∈ {64, 1024}, N=98, D=2;
-for the graph ops (issue 9) B=128, N=98, the WFLW-98 top-3 graph (E=470 edges, 4.8 per node),
-F=1024 for the aggregation, D=2 for the Laplacian. A gather kernel's element is one feature of
-one edge: its per_element times 4.8 is the cost per output feature.
+64×64 fp32 with the weighted loss map (k=3), and its multi-stage op (S = 4 stacks, the stage
+loop inside the tile loop: a "per element" of these cases is one pixel of one stage); for the
+coordinate losses (Wing, SoftWing, ACR: csrc/cuda/coord_loss.cu, triton_kernels/coord_loss.py)
+and PFLD, B ∈ {64, 1024}, N=98, D=2; for the graph ops (issue 9) B=128, N=98, the WFLW-98 top-3
+graph (E=470 edges, 4.8 per node), F=1024 for the aggregation, D=2 for the Laplacian. A gather
+kernel's element is one feature of one edge: its per_element times 4.8 is the cost per output
+feature.
 """
 
 import triton.language as tl
@@ -23,12 +25,22 @@ def cuda_cases(op):
     if op == "awing_loss":
         # csrc/cuda/awing_loss.cu: 256 threads, 64×64 tiles; the hot loop is the row loop of a
         # thread's strip: four pixels per iteration (the no-map kernel unrolls its four rows).
+        # The multi-stage kernels (last template argument true): with the map the hot loop
+        # found is the stage loop, four pixels of one stage per iteration; without it the tile
+        # loop, whose four unrolled rows each hold a stage loop counted once (16 pixel-stages).
         return {
-            "awing_tiles_kernel<float, 1, true, false>": Case("cuda awing fp32 map k=3", 256, 4),
-            "awing_tiles_kernel<float, 0, true, false>": Case("cuda awing fp32 no map", 256, 16),
-            "awing_tiles_kernel<float, 1, false, false>": Case("cuda awing fp32 map k=3 W%4≠0", 256, 4),
-            "awing_tiles_kernel<c10::BFloat16, 1, true, false>": Case("cuda awing bf16 map k=3", 256,
-                                                               4),
+            "awing_tiles_kernel<float, 1, true, false, false>": Case("cuda awing fp32 map k=3", 256,
+                                                                     4),
+            "awing_tiles_kernel<float, 0, true, false, false>": Case("cuda awing fp32 no map", 256,
+                                                                     16),
+            "awing_tiles_kernel<float, 1, false, false, false>": Case(
+                "cuda awing fp32 map k=3 W%4≠0", 256, 4),
+            "awing_tiles_kernel<c10::BFloat16, 1, true, false, false>": Case(
+                "cuda awing bf16 map k=3", 256, 4),
+            "awing_tiles_kernel<float, 1, true, false, true>": Case(
+                "cuda awing stages fp32 map k=3", 256, 4),
+            "awing_tiles_kernel<float, 0, true, false, true>": Case(
+                "cuda awing stages fp32 no map", 256, 16),
         }
     if op == "awing_loss_from_coords":
         # csrc/cuda/awing_loss_from_coords.cu: same tiling. The hot loop found is the tile loop
@@ -36,10 +48,15 @@ def cuda_cases(op):
         # iteration plus the tile's column set-up, which runs once per 16 pixels, so
         # per_element over-states the cost per pixel.
         return {
-            "coords_tiles_kernel<float, true, true, false>": Case("cuda coords fp32 map k=3", 256, 4),
-            "coords_tiles_kernel<float, false, true, false>": Case("cuda coords fp32 no map", 256, 4),
-            "coords_tiles_kernel<c10::BFloat16, true, true, false>": Case("cuda coords bf16 map k=3",
-                                                                    256, 4),
+            "coords_tiles_kernel<float, true, true, false, false>": Case("cuda coords fp32 map k=3",
+                                                                         256, 4),
+            "coords_tiles_kernel<float, false, true, false, false>": Case("cuda coords fp32 no map",
+                                                                          256, 4),
+            "coords_tiles_kernel<c10::BFloat16, true, true, false, false>": Case(
+                "cuda coords bf16 map k=3", 256, 4),
+            # The tile loop again (row and stage loops inside, each counted once).
+            "coords_tiles_kernel<float, true, true, false, true>": Case(
+                "cuda coords stages fp32 map k=3", 256, 4),
         }
     if op == "coord_loss":
         # 512 threads, a grid-stride loop of one element per thread and iteration.
@@ -94,35 +111,38 @@ def triton_cases(op):
         return _laplacian_triton_cases()
     if op == "awing_loss":
         from triton_kernels import awing_loss as kernels
-        variants = (("triton awing fp32 map k=3", "fp32", 64, 3),
-                    ("triton awing fp32 map k=3 W=100", "fp32", 100, 3),
-                    ("triton awing fp32 no map", "fp32", 64, 0),
-                    ("triton awing bf16 map k=3", "bf16", 64, 3))
-        spec_of = lambda shape, k: kernels.specialisation(  # noqa: E731
-            shape, map_kernel=k, weight_mode=0, reduction=1, compute_grad=True)
+        variants = (("triton awing fp32 map k=3", "fp32", 64, 3, None),
+                    ("triton awing fp32 map k=3 W=100", "fp32", 100, 3, None),
+                    ("triton awing fp32 no map", "fp32", 64, 0, None),
+                    ("triton awing bf16 map k=3", "bf16", 64, 3, None),
+                    ("triton awing stages S=4 fp32 map k=3", "fp32", 64, 3, 4))
+        spec_of = lambda shape, k, stages: kernels.specialisation(  # noqa: E731
+            shape, map_kernel=k, weight_mode=0, reduction=1, compute_grad=True, stages=stages)
     elif op == "awing_loss_from_coords":
         from triton_kernels import awing_loss_from_coords as kernels
-        variants = (("triton coords fp32 map k=3", "fp32", 64, 3),
-                    ("triton coords fp32 no map", "fp32", 64, 0),
-                    ("triton coords bf16 map k=3", "bf16", 64, 3))
-        spec_of = lambda shape, k: kernels.specialisation(  # noqa: E731
-            shape, map_kernel=k, has_weight=False, reduction=1, compute_grad=True)
+        variants = (("triton coords fp32 map k=3", "fp32", 64, 3, None),
+                    ("triton coords fp32 no map", "fp32", 64, 0, None),
+                    ("triton coords bf16 map k=3", "bf16", 64, 3, None),
+                    ("triton coords stages S=4 fp32 map k=3", "fp32", 64, 3, 4))
+        spec_of = lambda shape, k, stages: kernels.specialisation(  # noqa: E731
+            shape, map_kernel=k, has_weight=False, reduction=1, compute_grad=True,
+            stages=stages)
     else:
         return []
     cases = []
-    for label, dtype, width, map_kernel in variants:
+    for label, dtype, width, map_kernel, stages in variants:
         shape = _HEADLINE_AWING["shape"][:3] + (width,)
-        spec = spec_of(shape, map_kernel)
+        spec = spec_of(shape, map_kernel, stages)
         constexprs = dict(spec.constexprs, CT=tl.float32, FAST=True)
-        ints = dict(zip(("K", "H", "W", "tiles_w", "tiles_per_plane", "num_tiles"),
-                        (shape[1], shape[2], shape[3]) + spec.tile_args))
+        ints = dict(zip(("K", "H", "W", "tiles_w", "tiles_per_plane", "num_tiles", "S",
+                         "stage_numel"), (shape[1], shape[2], shape[3]) + spec.tile_args))
         signature, attrs = {}, {}
         for i, name in enumerate(kernels.tiles_kernel.arg_names):
             if name in constexprs:
                 signature[name] = "constexpr"
             elif name.endswith("_ptr"):
                 signature[name] = "*" + ("fp32" if name in ("loss_ptr", "partial_ptr", "coords_ptr",
-                                                       "sigma_ptr") or
+                                                       "sigma_ptr", "stage_weight_ptr") or
                                          (name == "grad_ptr" and dtype == "fp16") else dtype)
                 attrs[(i,)] = [["tt.divisibility", 16]]
             else:

@@ -307,3 +307,7 @@ def test_mmengine_registry_builds_our_modules():
     loss = registry.build(dict(type="LKAdaptiveWingLoss", use_target_weight=True, omega=12.0))
     assert isinstance(loss, lk.nn.AdaptiveWingLoss) and loss.omega == 12.0
     integration.register_modules(registry)  # importing twice is harmless
+    # Every public module, and nothing private (e.g. a shared base class).
+    names = set(integration.modules())
+    assert {"LKWingLoss", "LKPFLDLoss", "LKRelativeLocationLoss", "LKCoordConv"} <= names
+    assert not [name for name in names if name.startswith("LK_")]

@@ -76,3 +76,17 @@ def test_cuda_home_that_is_no_toolkit_is_an_error(tmp_path, monkeypatch):
     monkeypatch.setenv("CUDA_HOME", str(tmp_path))
     with pytest.raises(SystemExit, match="is not a CUDA toolkit"):
         _setup_py().find_cuda_home()
+
+
+def test_package_imports_its_own_triton_kernels():
+    """Installed, the Triton kernels are `landmark_kernels.triton_kernels`: a top-level
+    `triton_kernels` exists only where the repository root is on sys.path (as under pytest), so
+    package code that imported it would break only for users."""
+    import ast
+    import glob
+    for path in glob.glob(os.path.join(ROOT, "landmark_kernels", "*.py")):
+        for node in ast.walk(ast.parse(open(path).read())):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 \
+                else []
+            assert not [n for n in names if n.split(".")[0] == "triton_kernels"], path

@@ -21,9 +21,9 @@ import torch
 pytestmark = pytest.mark.packaging
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# Not the project's sources: build outputs, environments, caches.
+# Not the project's sources: build outputs, environments, caches, bench results.
 _NOT_SOURCE = {".git", "build", "cmake-build", "dist", "gpu-check", ".pytest_cache",
-               "__pycache__", ".benchmarks"}
+               "__pycache__", ".benchmarks", "results"}
 # pred = 1, target = 0 (SPEC §1, mean): what every install below must compute.
 _SPEC_VALUE = 8.495946
 _RUN_LOSS = textwrap.dedent("""
@@ -208,7 +208,7 @@ def test_sdist_carries_every_source(sdist):
         in_sdist = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
     wanted = {os.path.relpath(os.path.join(d, f), copy)
               for top in ("csrc", "cmake", "triton_kernels", "landmark_kernels", "tests", "bench",
-                          "scripts")
+                          "scripts", "docs", "examples")
               for d, _, files in os.walk(os.path.join(copy, top)) for f in files}
     wanted |= {"CMakeLists.txt", "setup.py", "pyproject.toml", "MANIFEST.in", "LICENSE",
                "README.md", "requirements.txt"}

@@ -212,6 +212,8 @@ def test_module():
     expected = 0.5 * reference.relative_location_loss(pred, target, graph, base="wing",
                                                       omega=5.0, target_weight=weight)
     assert_close(loss.detach(), expected.detach(), what="module loss")
+    # mmpose 1.x passes target_weights=
+    assert torch.equal(module(pred, target, target_weights=weight), loss)
     assert module.to("meta").graph.device.type == "meta"
     assert "base='wing'" in repr(module) and not module.state_dict()
     with pytest.raises(ValueError, match="target_weight is required"):

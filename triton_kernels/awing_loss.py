@@ -112,6 +112,59 @@ def signed_slope(diff, g):
 
 
 @triton.jit
+def _one_stage(pred_ptr, grad_ptr, loss_ptr, offs, inside, target, y, w, factor, ws, acc,
+               alpha, omega, inv_epsilon, theta, grad_scale, WEIGHTED: tl.constexpr,
+               STORE_LOSS: tl.constexpr, STORE_PARTIAL: tl.constexpr,
+               COMPUTE_GRAD: tl.constexpr, CT: tl.constexpr, FAST: tl.constexpr):
+    # (pred − target)·w rather than pred·w − y: exact when pred ≈ target, where the gradient
+    # ∝ δ^(α−y−1) magnifies any rounding in δ (and exactly 0 at δ = 0 under FMA).
+    diff = (tl.load(pred_ptr + offs, mask=inside, other=0.0).to(CT) - target) * w
+    loss, g = awing_pixel(diff, y, alpha, omega, inv_epsilon, theta, CT, FAST)
+    loss = loss * factor
+    if WEIGHTED:  # the stage's weight (multi-stage with weights other than 1)
+        loss = loss * ws
+        grad_scale = grad_scale * ws
+    if COMPUTE_GRAD:
+        grad = factor * w * signed_slope(diff, g) * grad_scale
+        tl.store(grad_ptr + offs, grad.to(grad_ptr.dtype.element_ty), mask=inside)
+    if STORE_LOSS:
+        tl.store(loss_ptr + offs, loss.to(loss_ptr.dtype.element_ty), mask=inside)
+    if STORE_PARTIAL:
+        acc += tl.where(inside, loss, 0.0)
+    return acc
+
+
+@triton.jit
+def stages_loss(pred_ptr, grad_ptr, loss_ptr, stage_weight_ptr, S, stage_numel, offs, inside,
+                target, y, w, factor, acc, alpha, omega, inv_epsilon, theta, grad_scale,
+                MULTI_STAGE: tl.constexpr, STAGE_WEIGHTS: tl.constexpr,
+                STORE_LOSS: tl.constexpr, STORE_PARTIAL: tl.constexpr,
+                COMPUTE_GRAD: tl.constexpr, CT: tl.constexpr, FAST: tl.constexpr):
+    """Loss, gradient (and loss map) of one tile for every stage against its target (target,
+    y = target·w) and map factor, computed once by the caller; returns acc plus the tile's
+    loss. Stage s is at s·stage_numel elements from the pointers (S stages when MULTI_STAGE,
+    else one), times stage_weight_ptr[s] when STAGE_WEIGHTS. Shared by every AWing kernel."""
+    if MULTI_STAGE:
+        for s in range(S):
+            if STAGE_WEIGHTS:
+                ws = tl.load(stage_weight_ptr + s).to(CT)
+            else:
+                ws = 1.0
+            acc = _one_stage(pred_ptr, grad_ptr, loss_ptr, offs, inside, target, y, w, factor,
+                             ws, acc, alpha, omega, inv_epsilon, theta, grad_scale,
+                             STAGE_WEIGHTS, STORE_LOSS, STORE_PARTIAL, COMPUTE_GRAD, CT, FAST)
+            # Pointer steps, not s·stage_numel: no 32-bit product to overflow.
+            pred_ptr += stage_numel
+            grad_ptr += stage_numel
+            loss_ptr += stage_numel
+    else:
+        acc = _one_stage(pred_ptr, grad_ptr, loss_ptr, offs, inside, target, y, w, factor, 1.0,
+                         acc, alpha, omega, inv_epsilon, theta, grad_scale, False, STORE_LOSS,
+                         STORE_PARTIAL, COMPUTE_GRAD, CT, FAST)
+    return acc
+
+
+@triton.jit
 def _weighted_target(target_ptr, weight_ptr, offs, ok, w, WEIGHT_MODE: tl.constexpr,
                      CT: tl.constexpr):
     """Weighted target at offs, −inf where not ok (the max_pool2d padding)."""
@@ -125,7 +178,7 @@ def _weighted_target(target_ptr, weight_ptr, offs, ok, w, WEIGHT_MODE: tl.conste
 
 @triton.jit
 def tiles_kernel(pred_ptr, target_ptr, weight_ptr, loss_ptr, grad_ptr, partial_ptr,
-                 H, W, tiles_w, tiles_per_plane, num_tiles,
+                 stage_weight_ptr, H, W, tiles_w, tiles_per_plane, num_tiles, S, stage_numel,
                  # fp64 parameters, rounded to CT in the kernel: fp64 runs keep them exact
                  alpha: tl.float64, omega: tl.float64, inv_epsilon: tl.float64,
                  theta: tl.float64, map_weight: tl.float64, map_threshold: tl.float64,
@@ -133,7 +186,8 @@ def tiles_kernel(pred_ptr, target_ptr, weight_ptr, loss_ptr, grad_ptr, partial_p
                  MAP_KERNEL: tl.constexpr, USE_MAP: tl.constexpr,
                  WEIGHT_MODE: tl.constexpr,  # 0 none, 1 per channel, 2 per pixel
                  STORE_LOSS: tl.constexpr, STORE_PARTIAL: tl.constexpr,
-                 COMPUTE_GRAD: tl.constexpr, CT: tl.constexpr, FAST: tl.constexpr,
+                 COMPUTE_GRAD: tl.constexpr, MULTI_STAGE: tl.constexpr,
+                 STAGE_WEIGHTS: tl.constexpr, CT: tl.constexpr, FAST: tl.constexpr,
                  VEC4: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr):
     alpha, omega, inv_epsilon = param(alpha, CT), param(omega, CT), param(inv_epsilon, CT)
     theta, map_weight = param(theta, CT), param(map_weight, CT)
@@ -160,11 +214,6 @@ def tiles_kernel(pred_ptr, target_ptr, weight_ptr, loss_ptr, grad_ptr, partial_p
             w = 1.0
         target = tl.load(target_ptr + base + offs, mask=inside, other=0.0).to(CT)
         y = target * w
-        # (pred − target)·w rather than pred·w − y: exact when pred ≈ target, where the
-        # gradient ∝ δ^(α−y−1) magnifies any rounding in δ (and exactly 0 at δ = 0 under FMA).
-        diff = (tl.load(pred_ptr + base + offs, mask=inside, other=0.0).to(CT) - target) * w
-
-        loss, g = awing_pixel(diff, y, alpha, omega, inv_epsilon, theta, CT, FAST)
 
         if USE_MAP:
             # Grey dilation of the weighted target, NaN-propagating as max_pool2d (a NaN
@@ -182,17 +231,13 @@ def tiles_kernel(pred_ptr, target_ptr, weight_ptr, loss_ptr, grad_ptr, partial_p
                                          WEIGHT_MODE, CT)
                     dilated = tl.maximum(dilated, v, propagate_nan=tl.PropagateNan.ALL)
             factor = tl.where(dilated > map_threshold, map_weight + 1.0, 1.0).to(CT)
-            loss = loss * factor
         else:
             factor = 1.0
 
-        if COMPUTE_GRAD:
-            grad = factor * w * signed_slope(diff, g) * grad_scale
-            tl.store(grad_ptr + base + offs, grad.to(grad_ptr.dtype.element_ty), mask=inside)
-        if STORE_LOSS:
-            tl.store(loss_ptr + base + offs, loss.to(loss_ptr.dtype.element_ty), mask=inside)
-        if STORE_PARTIAL:
-            acc += tl.where(inside, loss, 0.0)
+        acc = stages_loss(pred_ptr + base, grad_ptr + base, loss_ptr + base, stage_weight_ptr,
+                          S, stage_numel, offs, inside, target, y, w, factor, acc, alpha, omega,
+                          inv_epsilon, theta, grad_scale, MULTI_STAGE, STAGE_WEIGHTS,
+                          STORE_LOSS, STORE_PARTIAL, COMPUTE_GRAD, CT, FAST)
     if STORE_PARTIAL:
         tl.store(partial_ptr + pid, tl.sum(acc))
 
@@ -220,9 +265,11 @@ def _tile_shape(height, width):
     return block_h, block_w
 
 
-def specialisation(shape, *, map_kernel, weight_mode, reduction, compute_grad):
-    """Grid, constexprs (all but CT) and warps of tiles_kernel for pred of `shape`; map_kernel
-    0 means no map."""
+def specialisation(shape, *, map_kernel, weight_mode, reduction, compute_grad,
+                   stages=None, stage_weights=False):
+    """Grid, constexprs (all but CT) and warps of tiles_kernel for one stage's pred of `shape`
+    (B,K,H,W); map_kernel 0 means no map; stages: the stage count of a multi-stage op (None:
+    the single-stage op); stage_weights: whether they are weighted."""
     batch, channels, height, width = shape
     block_h, block_w = _tile_shape(height, width)
     tiles_w = triton.cdiv(width, block_w)
@@ -232,21 +279,41 @@ def specialisation(shape, *, map_kernel, weight_mode, reduction, compute_grad):
     constexprs = dict(MAP_KERNEL=max(int(map_kernel), 1), USE_MAP=map_kernel > 0,
                       WEIGHT_MODE=weight_mode, STORE_LOSS=reduction == _NONE,
                       STORE_PARTIAL=reduction != _NONE, COMPUTE_GRAD=bool(compute_grad),
+                      MULTI_STAGE=stages is not None, STAGE_WEIGHTS=bool(stage_weights),
                       VEC4=width % 4 == 0, BLOCK_H=block_h, BLOCK_W=block_w)
     return Specialisation((n_programs,), constexprs, _NUM_WARPS,
                           block_h * block_w // (32 * _NUM_WARPS), n_programs,
-                          (tiles_w, tiles_per_plane, num_tiles))
+                          (tiles_w, tiles_per_plane, num_tiles, stages or 1,
+                           batch * channels * height * width))
 
 
-def awing_loss(pred, target, target_weight, alpha, omega, epsilon, theta, map_weight,
-               map_threshold, map_kernel, reduction, compute_grad, *, loss, grad, grad_scale):
-    """Triton body of `landmark_kernels::awing_loss_triton` (arguments checked by the caller).
+def stage_weight_tensor(stage_weights, like):
+    """The stage weights as a device tensor in the loss dtype, or None when all are 1 (the
+    kernel then multiplies by nothing)."""
+    if stage_weights is None or all(w == 1.0 for w in stage_weights):
+        return None
+    return torch.tensor(stage_weights, dtype=like.dtype, device=like.device)
 
-    Writes into the caller's outputs: loss, the (B,K,H,W) map for reduction 0, else a 0-dim
-    tensor (sum, or sum / numel for mean; 0 when empty), in fp32 (fp64 for fp64 input); grad,
-    when compute_grad, ∂loss/∂pred for grad_output = 1 times grad_scale (the caller's factor for
-    the reduction), in grad's dtype. Returns (loss, grad).
-    """
+
+def finish_sum(partials, loss, spec, count, reduction, ct):
+    """Stage two: the fixed-order sum of the programs' partials into the 0-dim loss (divided
+    by count, one stage's pixels, for "mean")."""
+    if reduction != _NONE:
+        sum_partials_kernel[(1,)](partials, loss, spec.n_programs, float(count),
+                                  MEAN=reduction == _MEAN, CT=ct,
+                                  BLOCK=triton.next_power_of_2(spec.n_programs), num_warps=8)
+
+
+def awing_loss_stages(pred, target, target_weight, stage_weights, alpha, omega, epsilon, theta,
+                      map_weight, map_threshold, map_kernel, reduction, compute_grad, *, loss,
+                      grad, grad_scale):
+    """Triton body of `landmark_kernels::awing_loss_stages_triton` (arguments checked by the
+    caller): pred (S,B,K,H,W), stage_weights S numbers or None (the single-stage op, pred
+    (B,K,H,W)). Writes into the caller's outputs: loss, the map (pred's shape) for reduction 0,
+    else a 0-dim tensor (Σ_s w_s·sum_s, divided by one stage's numel for mean; 0 when empty),
+    in fp32 (fp64 for fp64 input); grad, when compute_grad, ∂loss/∂pred for grad_output = 1
+    times grad_scale (the caller's factor for one stage's reduction), in grad's dtype. Returns
+    (loss, grad)."""
     pred = pred.contiguous()
     target = target.contiguous()
     weight_mode = 0
@@ -260,19 +327,28 @@ def awing_loss(pred, target, target_weight, alpha, omega, epsilon, theta, map_we
 
     # fp16/bf16/fp32 compute in fp32; fp64 stays fp64 (gradcheck under the interpreter).
     ct = tl.float64 if loss.dtype == torch.float64 else tl.float32
-    spec = specialisation(pred.shape, map_kernel=map_kernel if map_weight != 0.0 else 0,
+    weights = stage_weight_tensor(stage_weights, loss)
+    spec = specialisation(target.shape, map_kernel=map_kernel if map_weight != 0.0 else 0,
                           weight_mode=weight_mode, reduction=reduction,
-                          compute_grad=compute_grad)
+                          compute_grad=compute_grad,
+                          stages=None if stage_weights is None else len(stage_weights),
+                          stage_weights=weights is not None)
     partials = torch.empty(spec.n_programs if reduction != _NONE else 0, device=pred.device,
                            dtype=loss.dtype)
     tiles_kernel[spec.grid](
         pred, target, target_weight if target_weight is not None else pred, loss, grad, partials,
-        pred.shape[2], pred.shape[3], *spec.tile_args,
-        float(alpha), float(omega), 1.0 / float(epsilon), float(theta), float(map_weight),
-        float(map_threshold), float(grad_scale), CT=ct, num_warps=spec.num_warps,
-        FAST=pred.is_cuda and ct == tl.float32, **spec.constexprs)
-    if reduction != _NONE:
-        sum_partials_kernel[(1,)](partials, loss, spec.n_programs, float(pred.numel()),
-                                  MEAN=reduction == _MEAN, CT=ct,
-                                  BLOCK=triton.next_power_of_2(spec.n_programs), num_warps=8)
+        weights if weights is not None else loss, target.shape[2], target.shape[3],
+        *spec.tile_args, float(alpha), float(omega), 1.0 / float(epsilon), float(theta),
+        float(map_weight), float(map_threshold), float(grad_scale), CT=ct,
+        num_warps=spec.num_warps, FAST=pred.is_cuda and ct == tl.float32, **spec.constexprs)
+    finish_sum(partials, loss, spec, target.numel(), reduction, ct)
     return loss, grad
+
+
+def awing_loss(pred, target, target_weight, alpha, omega, epsilon, theta, map_weight,
+               map_threshold, map_kernel, reduction, compute_grad, *, loss, grad, grad_scale):
+    """Triton body of `landmark_kernels::awing_loss_triton`: awing_loss_stages' single-stage
+    case (pred (B,K,H,W), no stage loop)."""
+    return awing_loss_stages(pred, target, target_weight, None, alpha, omega, epsilon, theta,
+                             map_weight, map_threshold, map_kernel, reduction, compute_grad,
+                             loss=loss, grad=grad, grad_scale=grad_scale)

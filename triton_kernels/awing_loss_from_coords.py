@@ -5,7 +5,9 @@ target as csrc/gaussian_target.h: per tile, a column Gaussian gx (BLOCK_W expone
 row Gaussian gy (BLOCK_H), the target their product, and the k×k dilation of the weighted
 target from the window pixel nearest to the landmark along each axis (farthest for a negative
 weight), so no target is read and no halo either. The per-pixel loss is the AWing kernel's
-(awing_pixel); tiles, partial sums and their fixed-order total as in awing_loss.py.
+(awing_pixel); tiles, partial sums and their fixed-order total as in awing_loss.py, and so is
+the stage loop of the multi-stage op (stages_loss: the target rendered once per tile for all
+stages).
 """
 
 import torch
@@ -13,8 +15,8 @@ import triton
 import triton.language as tl
 
 from ._math import param as _param
-from .awing_loss import (_MAX_PROGRAMS, _MEAN, _NONE, _NUM_WARPS, Specialisation,
-                         _tile_shape, awing_pixel, signed_slope, sum_partials_kernel)
+from .awing_loss import (_MAX_PROGRAMS, _NONE, _NUM_WARPS, Specialisation, _tile_shape,
+                         finish_sum, stage_weight_tensor, stages_loss)
 
 #: Kernel arguments that are not int32 or pointers (for scripts/kernel_report.py).
 SCALAR_TYPES = {name: "fp64" for name in ("alpha", "omega", "inv_epsilon", "theta",
@@ -43,13 +45,14 @@ def _dilated(fx, fy, cx, cy, k, radius, H, W, FARTHEST: tl.constexpr):
 
 @triton.jit
 def tiles_kernel(pred_ptr, coords_ptr, sigma_ptr, weight_ptr, loss_ptr, grad_ptr, partial_ptr,
-                 K, H, W, tiles_w, tiles_per_plane, num_tiles,
+                 stage_weight_ptr, K, H, W, tiles_w, tiles_per_plane, num_tiles, S, stage_numel,
                  alpha: tl.float64, omega: tl.float64, inv_epsilon: tl.float64,
                  theta: tl.float64, map_weight: tl.float64, map_threshold: tl.float64,
                  grad_scale: tl.float64,
                  MAP_KERNEL: tl.constexpr, USE_MAP: tl.constexpr, HAS_WEIGHT: tl.constexpr,
                  STORE_LOSS: tl.constexpr, STORE_PARTIAL: tl.constexpr,
-                 COMPUTE_GRAD: tl.constexpr, CT: tl.constexpr, FAST: tl.constexpr,
+                 COMPUTE_GRAD: tl.constexpr, MULTI_STAGE: tl.constexpr,
+                 STAGE_WEIGHTS: tl.constexpr, CT: tl.constexpr, FAST: tl.constexpr,
                  VEC4: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr):
     alpha, omega, inv_epsilon = _param(alpha, CT), _param(omega, CT), _param(inv_epsilon, CT)
     theta, map_weight = _param(theta, CT), _param(map_weight, CT)
@@ -93,24 +96,19 @@ def tiles_kernel(pred_ptr, coords_ptr, sigma_ptr, weight_ptr, loss_ptr, grad_ptr
             factor = tl.where(w * dilated > map_threshold, map_weight + 1.0, 1.0).to(CT)
         else:
             factor = 1.0
-        diff = (tl.load(pred_ptr + offs, mask=inside, other=0.0).to(CT) - target) * w
-        loss, g = awing_pixel(diff, target * w, alpha, omega, inv_epsilon, theta, CT, FAST)
-        loss = loss * factor
-
-        if COMPUTE_GRAD:
-            grad = factor * w * signed_slope(diff, g) * grad_scale
-            tl.store(grad_ptr + offs, grad.to(grad_ptr.dtype.element_ty), mask=inside)
-        if STORE_LOSS:
-            tl.store(loss_ptr + offs, loss.to(loss_ptr.dtype.element_ty), mask=inside)
-        if STORE_PARTIAL:
-            acc += tl.where(inside, loss, 0.0)
+        acc = stages_loss(pred_ptr, grad_ptr, loss_ptr, stage_weight_ptr, S, stage_numel, offs,
+                          inside, target, target * w, w, factor, acc, alpha, omega,
+                          inv_epsilon, theta, grad_scale, MULTI_STAGE, STAGE_WEIGHTS, STORE_LOSS,
+                          STORE_PARTIAL, COMPUTE_GRAD, CT, FAST)
     if STORE_PARTIAL:
         tl.store(partial_ptr + pid, tl.sum(acc))
 
 
-def specialisation(shape, *, map_kernel, has_weight, reduction, compute_grad):
-    """Grid, constexprs (all but CT and FAST) and warps of tiles_kernel for pred of `shape`;
-    map_kernel 0 means no map."""
+def specialisation(shape, *, map_kernel, has_weight, reduction, compute_grad, stages=None,
+                   stage_weights=False):
+    """Grid, constexprs (all but CT and FAST) and warps of tiles_kernel for one stage's pred of
+    `shape` (B,K,H,W); map_kernel 0 means no map; stages, stage_weights as in
+    awing_loss.specialisation."""
     batch, channels, height, width = shape
     block_h, block_w = _tile_shape(height, width)
     tiles_w = triton.cdiv(width, block_w)
@@ -120,18 +118,21 @@ def specialisation(shape, *, map_kernel, has_weight, reduction, compute_grad):
     constexprs = dict(MAP_KERNEL=max(int(map_kernel), 1), USE_MAP=map_kernel > 0,
                       HAS_WEIGHT=bool(has_weight), STORE_LOSS=reduction == _NONE,
                       STORE_PARTIAL=reduction != _NONE, COMPUTE_GRAD=bool(compute_grad),
+                      MULTI_STAGE=stages is not None, STAGE_WEIGHTS=bool(stage_weights),
                       VEC4=width % 4 == 0, BLOCK_H=block_h, BLOCK_W=block_w)
     return Specialisation((n_programs,), constexprs, _NUM_WARPS,
                           block_h * block_w // (32 * _NUM_WARPS), n_programs,
-                          (tiles_w, tiles_per_plane, num_tiles))
+                          (tiles_w, tiles_per_plane, num_tiles, stages or 1,
+                           batch * channels * height * width))
 
 
-def awing_loss_from_coords(pred, coords, sigma, target_weight, alpha, omega, epsilon, theta,
-                           map_weight, map_threshold, map_kernel, reduction, compute_grad, *,
-                           loss, grad, grad_scale):
-    """Triton body of `landmark_kernels::awing_loss_from_coords_triton` (arguments checked by
-    the caller). Writes the caller's outputs as triton_kernels.awing_loss.awing_loss does and
-    returns (loss, grad)."""
+def awing_loss_from_coords_stages(pred, coords, sigma, target_weight, stage_weights, alpha,
+                                  omega, epsilon, theta, map_weight, map_threshold, map_kernel,
+                                  reduction, compute_grad, *, loss, grad, grad_scale):
+    """Triton body of `landmark_kernels::awing_loss_from_coords_stages_triton` (arguments
+    checked by the caller): pred (S,B,K,H,W) and S stage_weights, or None for the single-stage
+    op (pred (B,K,H,W)). Writes the caller's outputs as
+    triton_kernels.awing_loss.awing_loss_stages does and returns (loss, grad)."""
     pred = pred.contiguous()
     coords = coords.contiguous()
     sigma = sigma.contiguous()
@@ -142,19 +143,31 @@ def awing_loss_from_coords(pred, coords, sigma, target_weight, alpha, omega, eps
             loss.zero_()
         return loss, grad
     ct = tl.float64 if loss.dtype == torch.float64 else tl.float32
-    spec = specialisation(pred.shape, map_kernel=map_kernel if map_weight != 0.0 else 0,
+    weights = stage_weight_tensor(stage_weights, loss)
+    shape = pred.shape[1:] if stage_weights is not None else pred.shape
+    spec = specialisation(shape, map_kernel=map_kernel if map_weight != 0.0 else 0,
                           has_weight=target_weight is not None, reduction=reduction,
-                          compute_grad=compute_grad)
+                          compute_grad=compute_grad,
+                          stages=None if stage_weights is None else len(stage_weights),
+                          stage_weights=weights is not None)
     partials = torch.empty(spec.n_programs if reduction != _NONE else 0, device=pred.device,
                            dtype=loss.dtype)
     tiles_kernel[spec.grid](
         pred, coords, sigma, target_weight if target_weight is not None else pred, loss, grad,
-        partials, pred.shape[1], pred.shape[2], pred.shape[3], *spec.tile_args,
-        float(alpha), float(omega), 1.0 / float(epsilon), float(theta), float(map_weight),
-        float(map_threshold), float(grad_scale), CT=ct, num_warps=spec.num_warps,
-        FAST=pred.is_cuda and ct == tl.float32, **spec.constexprs)
-    if reduction != _NONE:
-        sum_partials_kernel[(1,)](partials, loss, spec.n_programs, float(pred.numel()),
-                                  MEAN=reduction == _MEAN, CT=ct,
-                                  BLOCK=triton.next_power_of_2(spec.n_programs), num_warps=8)
+        partials, weights if weights is not None else loss, shape[1], shape[2], shape[3],
+        *spec.tile_args, float(alpha), float(omega), 1.0 / float(epsilon), float(theta),
+        float(map_weight), float(map_threshold), float(grad_scale), CT=ct,
+        num_warps=spec.num_warps, FAST=pred.is_cuda and ct == tl.float32, **spec.constexprs)
+    finish_sum(partials, loss, spec, shape.numel(), reduction, ct)
     return loss, grad
+
+
+def awing_loss_from_coords(pred, coords, sigma, target_weight, alpha, omega, epsilon, theta,
+                           map_weight, map_threshold, map_kernel, reduction, compute_grad, *,
+                           loss, grad, grad_scale):
+    """Triton body of `landmark_kernels::awing_loss_from_coords_triton`:
+    awing_loss_from_coords_stages' single-stage case (pred (B,K,H,W), no stage loop)."""
+    return awing_loss_from_coords_stages(pred, coords, sigma, target_weight, None, alpha, omega,
+                                         epsilon, theta, map_weight, map_threshold, map_kernel,
+                                         reduction, compute_grad, loss=loss, grad=grad,
+                                         grad_scale=grad_scale)

@@ -1,4 +1,6 @@
-// AWing loss + weighted loss map on the CPU: one pass per heatmap, parallel over heatmaps.
+// AWing loss + weighted loss map on the CPU: one pass per heatmap, parallel over heatmaps. The
+// multi-stage op (awing_loss_stages) builds each heatmap's weighted target and map once and runs
+// the loss loop of every stage against it; the single-stage op is its S = 1 case.
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
@@ -20,6 +22,8 @@ void awing_planes(const AWingProblem& p, int64_t map_kernel, int64_t reduction,
   using T = at::opmath_type<scalar_t>;
   const int64_t hw = p.height * p.width;
   const AWingConsts<T> c = p.consts.template to<T>();
+  const std::vector<AWingConsts<T>> consts = stage_consts<T>(p.consts, p.stages);
+  const int64_t stage_stride = p.planes * hw;
   const bool use_map = p.consts.map_weight != 0.0;
   const scalar_t* pred = p.pred.const_data_ptr<scalar_t>();
   const scalar_t* target = p.target.const_data_ptr<scalar_t>();
@@ -51,18 +55,34 @@ void awing_planes(const AWingProblem& p, int64_t map_kernel, int64_t reduction,
       } else {
         std::fill(factor, factor + hw, T(1));
       }
-      plane_sums[plane] = plane_loss_any(pred + base, target + base, y, w, factor, hw, c,
-                                         loss_map ? loss_map + base : nullptr,
-                                         grad_out ? grad_out + base : nullptr);
+      plane_sums[plane] = stages_plane_loss(pred + base, target + base, y, w, factor, hw,
+                                            p.stages, consts, stage_stride,
+                                            loss_map ? loss_map + base : nullptr,
+                                            grad_out ? grad_out + base : nullptr);
     }
   });
   if (reduction != kNone) {
     double total = 0.0;  // stage two: fixed order
     for (double s : plane_sums) total += s;
-    const int64_t n = p.planes * hw;
+    const int64_t n = p.planes * hw;  // one stage's pixels: each stage is reduced on its own
     if (reduction == kMean) total = n > 0 ? total / double(n) : 0.0;
     loss.fill_(total);
   }
+}
+
+std::tuple<at::Tensor, at::Tensor> run_awing_cpu(
+    const at::Tensor& pred, const at::Tensor& target,
+    const std::optional<at::Tensor>& target_weight, at::ArrayRef<double> stage_weights,
+    bool multi_stage, double alpha, double omega, double epsilon, double theta,
+    double map_weight, double map_threshold, int64_t map_kernel, int64_t reduction,
+    bool compute_grad) {
+  const AWingProblem p = prepare_awing(pred, target, target_weight, stage_weights, multi_stage,
+                                       alpha, omega, epsilon, theta, map_weight, map_threshold,
+                                       map_kernel, reduction);
+  auto [loss, grad] = allocate_loss_outputs(pred, reduction, compute_grad);
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, pred.scalar_type(), "awing_loss_cpu",
+                                  [&] { awing_planes<scalar_t>(p, map_kernel, reduction, loss, grad); });
+  return {loss, grad};
 }
 
 std::tuple<at::Tensor, at::Tensor> awing_loss_cpu(
@@ -70,16 +90,24 @@ std::tuple<at::Tensor, at::Tensor> awing_loss_cpu(
     const std::optional<at::Tensor>& target_weight, double alpha, double omega, double epsilon,
     double theta, double map_weight, double map_threshold, int64_t map_kernel,
     int64_t reduction, bool compute_grad) {
-  const AWingProblem p = prepare_awing(pred, target, target_weight, alpha, omega, epsilon, theta,
-                                       map_weight, map_threshold, map_kernel, reduction);
-  auto [loss, grad] = allocate_loss_outputs(pred, reduction, compute_grad);
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, pred.scalar_type(), "awing_loss_cpu",
-                                  [&] { awing_planes<scalar_t>(p, map_kernel, reduction, loss, grad); });
-  return {loss, grad};
+  return run_awing_cpu(pred, target, target_weight, {}, false, alpha, omega, epsilon, theta,
+                       map_weight, map_threshold, map_kernel, reduction, compute_grad);
+}
+
+std::tuple<at::Tensor, at::Tensor> awing_loss_stages_cpu(
+    const at::Tensor& pred, const at::Tensor& target,
+    const std::optional<at::Tensor>& target_weight, at::ArrayRef<double> stage_weights,
+    double alpha, double omega, double epsilon, double theta, double map_weight,
+    double map_threshold, int64_t map_kernel, int64_t reduction, bool compute_grad) {
+  return run_awing_cpu(pred, target, target_weight, stage_weights, true, alpha, omega, epsilon,
+                       theta, map_weight, map_threshold, map_kernel, reduction, compute_grad);
 }
 
 }  // namespace
 
-TORCH_LIBRARY_IMPL(landmark_kernels, CPU, m) { m.impl("awing_loss", &awing_loss_cpu); }
+TORCH_LIBRARY_IMPL(landmark_kernels, CPU, m) {
+  m.impl("awing_loss", &awing_loss_cpu);
+  m.impl("awing_loss_stages", &awing_loss_stages_cpu);
+}
 
 }  // namespace landmark_kernels

@@ -1,7 +1,8 @@
 // AWing loss + weighted loss map against Gaussian targets rendered from coordinates, on the CPU
 // (SPEC §1b): per heatmap, the target is the product of a row and a column Gaussian and the
 // k×k dilation is analytic (gaussian_target.h), both into per-thread scratch that stays in
-// cache; the loss loop is the AWing op's (awing_planes.h). No target tensor is read.
+// cache; the loss loop is the AWing op's (awing_planes.h). No target tensor is read. The
+// multi-stage op renders each heatmap once and runs every stage's loss loop against it.
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
@@ -51,6 +52,8 @@ void coords_planes(const AWingCoordsProblem& p, int64_t map_kernel, int64_t redu
   using T = at::opmath_type<scalar_t>;
   const int64_t hw = p.height * p.width;
   const AWingConsts<T> c = p.consts.template to<T>();
+  const std::vector<AWingConsts<T>> consts = stage_consts<T>(p.consts, p.stages);
+  const int64_t stage_stride = p.planes * hw;
   const bool use_map = p.consts.map_weight != 0.0;
   const scalar_t* pred = p.pred.const_data_ptr<scalar_t>();
   const T* coords = p.coords.const_data_ptr<T>();
@@ -75,28 +78,31 @@ void coords_planes(const AWingCoordsProblem& p, int64_t map_kernel, int64_t redu
       std::fill(w, w + hw, wp);
       render_plane(coords[2 * plane], coords[2 * plane + 1], sigma[plane % p.channels], wp, c,
                    p.height, p.width, map_kernel / 2, use_map, axis, target, y, factor);
-      plane_sums[plane] = plane_loss_any(pred + base, target, y, w, factor, hw, c,
-                                         loss_map ? loss_map + base : nullptr,
-                                         grad_out ? grad_out + base : nullptr);
+      plane_sums[plane] = stages_plane_loss(pred + base, target, y, w, factor, hw, p.stages,
+                                            consts, stage_stride,
+                                            loss_map ? loss_map + base : nullptr,
+                                            grad_out ? grad_out + base : nullptr);
     }
   });
   if (reduction != kNone) {
     double total = 0.0;  // stage two: fixed order
     for (double s : plane_sums) total += s;
-    const int64_t n = p.planes * hw;
+    const int64_t n = p.planes * hw;  // one stage's pixels: each stage is reduced on its own
     if (reduction == kMean) total = n > 0 ? total / double(n) : 0.0;
     loss.fill_(total);
   }
 }
 
-std::tuple<at::Tensor, at::Tensor> awing_loss_from_coords_cpu(
+std::tuple<at::Tensor, at::Tensor> run_coords_cpu(
     const at::Tensor& pred, const at::Tensor& coords, const at::Tensor& sigma,
-    const std::optional<at::Tensor>& target_weight, double alpha, double omega, double epsilon,
-    double theta, double map_weight, double map_threshold, int64_t map_kernel,
-    int64_t reduction, bool compute_grad) {
+    const std::optional<at::Tensor>& target_weight, at::ArrayRef<double> stage_weights,
+    bool multi_stage, double alpha, double omega, double epsilon, double theta,
+    double map_weight, double map_threshold, int64_t map_kernel, int64_t reduction,
+    bool compute_grad) {
   const AWingCoordsProblem p =
-      prepare_awing_coords(pred, coords, sigma, target_weight, alpha, omega, epsilon, theta,
-                           map_weight, map_threshold, map_kernel, reduction);
+      prepare_awing_coords(pred, coords, sigma, target_weight, stage_weights, multi_stage, alpha,
+                           omega, epsilon, theta, map_weight, map_threshold, map_kernel,
+                           reduction);
   auto [loss, grad] = allocate_loss_outputs(pred, reduction, compute_grad);
   AT_DISPATCH_FLOATING_TYPES_AND2(
       at::kHalf, at::kBFloat16, pred.scalar_type(), "awing_loss_from_coords_cpu",
@@ -104,10 +110,30 @@ std::tuple<at::Tensor, at::Tensor> awing_loss_from_coords_cpu(
   return {loss, grad};
 }
 
+std::tuple<at::Tensor, at::Tensor> awing_loss_from_coords_cpu(
+    const at::Tensor& pred, const at::Tensor& coords, const at::Tensor& sigma,
+    const std::optional<at::Tensor>& target_weight, double alpha, double omega, double epsilon,
+    double theta, double map_weight, double map_threshold, int64_t map_kernel,
+    int64_t reduction, bool compute_grad) {
+  return run_coords_cpu(pred, coords, sigma, target_weight, {}, false, alpha, omega, epsilon,
+                        theta, map_weight, map_threshold, map_kernel, reduction, compute_grad);
+}
+
+std::tuple<at::Tensor, at::Tensor> awing_loss_from_coords_stages_cpu(
+    const at::Tensor& pred, const at::Tensor& coords, const at::Tensor& sigma,
+    const std::optional<at::Tensor>& target_weight, at::ArrayRef<double> stage_weights,
+    double alpha, double omega, double epsilon, double theta, double map_weight,
+    double map_threshold, int64_t map_kernel, int64_t reduction, bool compute_grad) {
+  return run_coords_cpu(pred, coords, sigma, target_weight, stage_weights, true, alpha, omega,
+                        epsilon, theta, map_weight, map_threshold, map_kernel, reduction,
+                        compute_grad);
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(landmark_kernels, CPU, m) {
   m.impl("awing_loss_from_coords", &awing_loss_from_coords_cpu);
+  m.impl("awing_loss_from_coords_stages", &awing_loss_from_coords_stages_cpu);
 }
 
 }  // namespace landmark_kernels

@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <cstdint>
 #include <type_traits>
+#include <vector>
 
+#include "../awing_loss.h"  // StageSet
 #include "../awing_math.h"
 #include "../common.h"
 #include "cpu_math.h"  // CpuMath
@@ -49,11 +51,12 @@ inline void dilate_plane(const T* src, T* row_max, T* out, int64_t h, int64_t w,
 constexpr int64_t kChunk = 1024;
 
 // pred·w − target·w is formed as (pred − target)·w: exactly 0 at δ = 0 even when the compiler
-// contracts it into an FMA.
+// contracts it into an FMA. The loss map (reduction "none") holds the loss times map_scale (a
+// stage's weight); the returned sum does not.
 template <bool kWriteLoss, bool kWriteGrad, typename T, typename scalar_t, typename target_t>
 inline double plane_loss(const scalar_t* pred, const target_t* target, const T* y, const T* w,
-                        const T* factor, int64_t n, const AWingConsts<T>& c, T* loss_map,
-                        stored_grad_t<scalar_t>* grad) {
+                        const T* factor, int64_t n, const AWingConsts<T>& c, T map_scale,
+                        T* loss_map, stored_grad_t<scalar_t>* grad) {
   double total = 0.0;
   for (int64_t start = 0; start < n; start += kChunk) {
     const int64_t stop = std::min(start + kChunk, n);
@@ -64,7 +67,7 @@ inline double plane_loss(const scalar_t* pred, const target_t* target, const T* 
       const T diff = (T(pred[i]) - T(target[i])) * w[i];
       const T l = factor[i] * awing_pixel<CpuMath<T>>(diff, y[i], c, &g);
       sum += l;
-      if constexpr (kWriteLoss) loss_map[i] = l;
+      if constexpr (kWriteLoss) loss_map[i] = l * map_scale;
       if constexpr (kWriteGrad)
         grad[i] = stored_grad_t<scalar_t>(factor[i] * w[i] * g * c.grad_scale);
     }
@@ -79,8 +82,10 @@ inline double plane_loss(const scalar_t* pred, const target_t* target, const T* 
 template <bool kWriteLoss, bool kWriteGrad, typename T, typename scalar_t, typename target_t>
 __attribute__((target("avx2,fma"))) double plane_loss_avx2(
     const scalar_t* pred, const target_t* target, const T* y, const T* w, const T* factor,
-    int64_t n, const AWingConsts<T>& c, T* loss_map, stored_grad_t<scalar_t>* grad) {
-  return plane_loss<kWriteLoss, kWriteGrad>(pred, target, y, w, factor, n, c, loss_map, grad);
+    int64_t n, const AWingConsts<T>& c, T map_scale, T* loss_map,
+    stored_grad_t<scalar_t>* grad) {
+  return plane_loss<kWriteLoss, kWriteGrad>(pred, target, y, w, factor, n, c, map_scale,
+                                            loss_map, grad);
 }
 inline const bool kHasAvx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #endif
@@ -88,29 +93,63 @@ inline const bool kHasAvx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_sup
 template <bool kWriteLoss, bool kWriteGrad, typename T, typename scalar_t, typename target_t>
 inline double plane_loss_dispatch(const scalar_t* pred, const target_t* target, const T* y, const T* w,
                            const T* factor, int64_t n, const AWingConsts<T>& c,
-                           T* loss_map, stored_grad_t<scalar_t>* grad) {
+                           T map_scale, T* loss_map, stored_grad_t<scalar_t>* grad) {
 #if defined(__x86_64__) && defined(__GNUC__)
   if (kHasAvx2)
-    return plane_loss_avx2<kWriteLoss, kWriteGrad>(pred, target, y, w, factor, n, c, loss_map,
-                                                   grad);
+    return plane_loss_avx2<kWriteLoss, kWriteGrad>(pred, target, y, w, factor, n, c, map_scale,
+                                                   loss_map, grad);
 #endif
-  return plane_loss<kWriteLoss, kWriteGrad>(pred, target, y, w, factor, n, c, loss_map, grad);
+  return plane_loss<kWriteLoss, kWriteGrad>(pred, target, y, w, factor, n, c, map_scale,
+                                            loss_map, grad);
 }
 
 // plane_loss for whichever outputs exist (loss_map / grad nullptr when not written); returns
 // the plane's loss sum.
 template <typename T, typename scalar_t, typename target_t>
 double plane_loss_any(const scalar_t* pred, const target_t* target, const T* y, const T* w,
-                      const T* factor, int64_t n, const AWingConsts<T>& c, T* loss_map,
-                      stored_grad_t<scalar_t>* grad) {
+                      const T* factor, int64_t n, const AWingConsts<T>& c, T map_scale,
+                      T* loss_map, stored_grad_t<scalar_t>* grad) {
   const auto run = [&](auto write_loss, auto write_grad) {
     return plane_loss_dispatch<decltype(write_loss)::value, decltype(write_grad)::value>(
-        pred, target, y, w, factor, n, c, loss_map, grad);
+        pred, target, y, w, factor, n, c, map_scale, loss_map, grad);
   };
   using Yes = std::true_type;
   using No = std::false_type;
   return loss_map ? (grad ? run(Yes{}, Yes{}) : run(Yes{}, No{}))
                   : (grad ? run(No{}, Yes{}) : run(No{}, No{}));
+}
+
+// The loss constants of each stage: the stored gradient carries the stage's weight.
+template <typename T>
+std::vector<AWingConsts<T>> stage_consts(const AWingConsts<double>& consts,
+                                         const StageSet& stages) {
+  std::vector<AWingConsts<T>> out;
+  for (double weight : stages.weights) {
+    AWingConsts<double> c = consts;
+    c.grad_scale *= weight;
+    out.push_back(c.template to<T>());
+  }
+  return out;
+}
+
+// Every stage of one plane against its target, computed once (y, w, factor): stage s reads its
+// pred plane at pred + s·stage_stride and writes its grad (and loss map) plane there. Returns
+// Σ_s w_s·(the stage's loss sum over the plane).
+template <typename T, typename scalar_t, typename target_t>
+double stages_plane_loss(const scalar_t* pred, const target_t* target, const T* y, const T* w,
+                         const T* factor, int64_t n, const StageSet& stages,
+                         const std::vector<AWingConsts<T>>& consts, int64_t stage_stride,
+                         T* loss_map, stored_grad_t<scalar_t>* grad) {
+  double total = 0.0;
+  for (int64_t s = 0; s < stages.stages; ++s) {
+    const int64_t off = s * stage_stride;
+    const double weight = stages.weights[s];
+    const double sum = plane_loss_any(pred + off, target, y, w, factor, n, consts[s], T(weight),
+                                      loss_map ? loss_map + off : nullptr,
+                                      grad ? grad + off : nullptr);
+    total += weight * sum;
+  }
+  return total;
 }
 
 }  // namespace landmark_kernels

@@ -1,13 +1,16 @@
 #pragma once
 // Device helpers shared by the AWing CUDA kernels (awing_loss.cu, awing_loss_from_coords.cu):
-// the fp32 fast-maths policy of awing_pixel (awing_math.h) and the 4-wide vector loads/stores.
+// the fp32 fast-maths policy of awing_pixel (awing_math.h), the 4-wide vector loads/stores and
+// the per-row loss of every stage (stages_row).
 #include <ATen/OpMathType.h>
 
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
 
+#include "../awing_loss.h"  // kMaxStages
 #include "../awing_math.h"
+#include "../common.h"       // stored_grad_t
 
 namespace landmark_kernels {
 
@@ -125,6 +128,88 @@ __device__ __forceinline__ void store4(scalar_t* p, int64_t idx, int n, const Ve
     for (int k = 0; k < kVec; ++k)
       if (k < n) p[idx + k] = scalar_t(x.v[k]);
   }
+}
+
+// What the kernels of the multi-stage ops add to their arguments: pred, grad and the loss map
+// are (S,B,K,H,W), stage s at s·numel elements, scaled by weight[s]. The kernels take their
+// arguments as __grid_constant__, so that weight[s] is read from the constant bank with a
+// run-time index (a by-value array would be copied to local memory).
+template <typename T>
+struct StageArgs {
+  int64_t numel;  // elements of one stage, B·K·H·W
+  int count;      // S (1 for the single-stage op)
+  T weight[kMaxStages];
+};
+
+// Loss of one stage's four pixels at idx (n of them inside) against the target and weights of
+// the row, times the map factor (and the stage weight ws when kWeighted); writes their grad
+// (and, kStoreLoss, the per-pixel loss), returns their loss sum.
+template <bool kVectorized, bool kStoreLoss, bool kWeighted, typename scalar_t, typename T>
+__device__ __forceinline__ T stage_row(const scalar_t* pred_ptr, stored_grad_t<scalar_t>* grad_ptr,
+                                       T* loss_ptr, int64_t idx, int n, const Vec4<T>& target,
+                                       const Vec4<T>& w, const Vec4<T>& factor,
+                                       const AWingConsts<T>& c, T ws) {
+  const Vec4<T> pred = load4<kVectorized>(pred_ptr, idx, n, T(0));
+  const T grad_scale = kWeighted ? c.grad_scale * ws : c.grad_scale;
+  Vec4<T> loss, grad;
+  T sum = T(0);
+#pragma unroll
+  for (int k = 0; k < kVec; ++k) {
+    // δ from (pred − target)·w as the CPU kernel: exact when pred ≈ target, where the gradient
+    // ∝ δ^(α−y−1) magnifies rounding (and exactly 0 at δ = 0 even under FMA).
+    T g;
+    T l = factor.v[k] * awing_pixel<DeviceMath<T>>((pred.v[k] - target.v[k]) * w.v[k],
+                                                   target.v[k] * w.v[k], c, &g);
+    if constexpr (kWeighted) l *= ws;
+    loss.v[k] = l;
+    grad.v[k] = factor.v[k] * w.v[k] * g * grad_scale;
+    sum += k < n ? l : T(0);
+  }
+  if constexpr (kStoreLoss) store4<kVectorized>(loss_ptr, idx, n, loss);
+  if (grad_ptr != nullptr) store4<kVectorized>(grad_ptr, idx, n, grad);  // fp32 for fp16 pred
+  return sum;
+}
+
+// stage_row for every stage against one row's target, read (or rendered) once: the single-
+// stage op (!kMultiStage) has no loop and no stage weight.
+template <bool kVectorized, bool kStoreLoss, bool kMultiStage, typename scalar_t, typename T>
+__device__ __forceinline__ T stages_row(const scalar_t* pred, stored_grad_t<scalar_t>* grad,
+                                        T* loss_map, const StageArgs<T>& st, int64_t idx, int n,
+                                        const Vec4<T>& target, const Vec4<T>& w,
+                                        const Vec4<T>& factor, const AWingConsts<T>& c) {
+  if constexpr (!kMultiStage) {
+    return stage_row<kVectorized, kStoreLoss, false>(pred, grad, loss_map, idx, n, target, w,
+                                                     factor, c, T(1));
+  } else {
+    T sum = T(0);
+    for (int s = 0; s < st.count; ++s) {
+      const int64_t at = idx + s * st.numel;
+      sum += stage_row<kVectorized, kStoreLoss, true>(pred, grad, loss_map, at, n, target, w,
+                                                      factor, c, st.weight[s]);
+    }
+    return sum;
+  }
+}
+
+// The StageArgs of a problem (its stage set, its stage size).
+template <typename T>
+inline StageArgs<T> stage_args(const StageSet& stages, int64_t stage_numel) {
+  StageArgs<T> st{};
+  st.numel = stage_numel;
+  st.count = static_cast<int>(stages.stages);
+  for (int64_t s = 0; s < stages.stages; ++s) st.weight[s] = T(stages.weights[s]);
+  return st;
+}
+
+// Blocks of 256 threads per SM the multi-stage kernels are compiled for: 4 (64 registers, 50 %
+// occupancy). The stage loop keeps a row's target, weights and map factors (and, in the AWing
+// kernel, the rolling window of row maxima) live across the stages: under the single-stage
+// kernels' 40-register cap that spilled 64-108 bytes per thread (scripts/kernel_report.py).
+constexpr int kStageMinBlocksPerSm = 4;
+
+// Whether a problem needs the stage loop: several stages, or one with a weight other than 1.
+inline bool needs_stage_loop(const StageSet& stages) {
+  return stages.stages > 1 || stages.weights[0] != 1.0;
 }
 
 inline bool aligned_for(const void* p, size_t alignment) {

@@ -12,6 +12,9 @@
 // shuffle tree, to partials[blockIdx.x].
 // Stage 2 (finish_sum_kernel): one block adds the partials in a fixed order and writes the
 // 0-dim loss. No atomics anywhere, so the same inputs give bitwise-same outputs on every run.
+// Multi-stage (awing_loss_stages, kMultiStage): the target, weights and map of a row are built
+// once and every stage's pred row is read and its gradient row written against them
+// (stages_row, awing_device.cuh); the single-stage op is the same kernel without the loop.
 //
 // The kernel is instantiated for no map and for r = 1 (k = 3, the paper's map), where every loop
 // of a tile unrolls; other kernel sizes take a runtime-radius path that reads the k×k window
@@ -68,6 +71,7 @@ struct AWingArgs {
   uint32_t tiles_x, tiles_y, num_tiles;  // 32-bit: a tile index never needs 64-bit division
   int radius;                      // map_kernel / 2 (the runtime-radius instantiation reads it)
   bool weight_per_pixel;
+  StageArgs<acc_t> stages;         // pred, grad, loss_map: stage s at s·stages.numel
 };
 
 
@@ -181,43 +185,32 @@ __device__ Vec4<T> dilation_at(const AWingArgs<scalar_t>& a, const Place& p, int
   return m;
 }
 
-// Loss of the thread's pixels in row gy given their map factors; writes their grad and
-// per-pixel loss, returns their loss sum. pred, target and weight are read here (the target
-// again, from L1: δ needs the unweighted target).
-template <bool kVectorized, bool kStoreLoss, typename scalar_t, typename T>
+// Loss of the thread's pixels in row gy, for every stage, given their map factors; writes their
+// grad and per-pixel loss, returns their loss sum. The target and weight are read here once (the
+// target again, from L1: δ needs the unweighted target), pred once per stage.
+template <bool kVectorized, bool kStoreLoss, bool kMultiStage, typename scalar_t, typename T>
 __device__ __forceinline__ T awing_row(const AWingArgs<scalar_t>& a, const AWingConsts<T>& c,
                                        const Place& p, int64_t gy, T w_channel,
                                        const Vec4<T>& dilated, bool use_map) {
   const int n = gy < a.height ? p.n : 0;
   if (n == 0) return T(0);
   const int64_t idx = p.base + gy * a.width + p.gx;
-  const Vec4<T> pred = load4<kVectorized>(a.pred, idx, n, T(0));
   const Vec4<T> target = load4<kVectorized>(a.target, idx, n, T(0));
   const Vec4<T> w = a.weight_per_pixel ? load4<kVectorized>(a.weight, idx, n, T(0))
                                        : broadcast(w_channel);
-  Vec4<T> loss, grad;
-  T sum = T(0);
+  Vec4<T> factor;
 #pragma unroll
-  for (int k = 0; k < kVec; ++k) {
-    // As the CPU kernel: δ from (pred − target)·w, exact when pred ≈ target where the gradient
-    // ∝ δ^(α−y−1) magnifies rounding (and exactly 0 at δ = 0 even under FMA).
-    const T factor = use_map ? awing_map_factor(dilated.v[k], c) : T(1);
-    T g;
-    const T l = factor * awing_pixel<DeviceMath<T>>((pred.v[k] - target.v[k]) * w.v[k],
-                                                    target.v[k] * w.v[k], c, &g);
-    loss.v[k] = l;
-    grad.v[k] = factor * w.v[k] * g * c.grad_scale;
-    sum += k < n ? l : T(0);
-  }
-  if constexpr (kStoreLoss) store4<kVectorized>(a.loss_map, idx, n, loss);
-  if (a.grad != nullptr) store4<kVectorized>(a.grad, idx, n, grad);  // fp32 for fp16 pred
-  return sum;
+  for (int k = 0; k < kVec; ++k) factor.v[k] = use_map ? awing_map_factor(dilated.v[k], c) : T(1);
+  return stages_row<kVectorized, kStoreLoss, kMultiStage>(a.pred, a.grad, a.loss_map, a.stages,
+                                                          idx, n, target, w, factor, c);
 }
 
 // kStoreLoss: reduction "none" (the per-pixel loss map is written, no partial sums).
-template <typename scalar_t, int kRadius, bool kVectorized, bool kStoreLoss>
-__global__ void __launch_bounds__(kThreads, kMinBlocksPerSm)
-    awing_tiles_kernel(const AWingArgs<scalar_t> a,
+// kMultiStage: the stage loop of the multi-stage op.
+template <typename scalar_t, int kRadius, bool kVectorized, bool kStoreLoss, bool kMultiStage>
+__global__ void
+__launch_bounds__(kThreads, kMultiStage ? kStageMinBlocksPerSm : kMinBlocksPerSm)
+    awing_tiles_kernel(const __grid_constant__ AWingArgs<scalar_t> a,
                        const AWingConsts<at::opmath_type<scalar_t>> c) {
   using T = at::opmath_type<scalar_t>;
   T sum = T(0);
@@ -228,12 +221,12 @@ __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm)
     if constexpr (kRadius == kNoMap) {
 #pragma unroll
       for (int i = 0; i < kStripRows; ++i)
-        sum += awing_row<kVectorized, kStoreLoss>(a, c, p, p.y0 + i, w_channel, Vec4<T>{},
-                                                  false);
+        sum += awing_row<kVectorized, kStoreLoss, kMultiStage>(a, c, p, p.y0 + i, w_channel,
+                                                               Vec4<T>{}, false);
     } else if constexpr (kRadius == kRuntimeRadius) {
       for (int i = 0; i < kStripRows; ++i)
-        sum += awing_row<kVectorized, kStoreLoss>(a, c, p, p.y0 + i, w_channel,
-                                                  dilation_at(a, p, p.y0 + i, w_channel), true);
+        sum += awing_row<kVectorized, kStoreLoss, kMultiStage>(
+            a, c, p, p.y0 + i, w_channel, dilation_at(a, p, p.y0 + i, w_channel), true);
     } else {
       // The row maxima of rows y0 − r .. y0 + kStripRows − 1 + r; window[j] holds row
       // y − r + j for the output row y, once j = 2r has been loaded.
@@ -252,8 +245,8 @@ __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm)
         for (int d = 1; d <= 2 * kRadius; ++d)
 #pragma unroll
           for (int k = 0; k < kVec; ++k) dilated.v[k] = nan_max(dilated.v[k], window[d].v[k]);
-        sum += awing_row<kVectorized, kStoreLoss>(a, c, p, gy - kRadius, w_channel, dilated,
-                                                  true);
+        sum += awing_row<kVectorized, kStoreLoss, kMultiStage>(a, c, p, gy - kRadius, w_channel,
+                                                               dilated, true);
       }
     }
   }
@@ -263,27 +256,37 @@ __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm)
   }
 }
 
-template <typename scalar_t, bool kVectorized, bool kStoreLoss>
+template <typename scalar_t, bool kVectorized, bool kStoreLoss, bool kMultiStage>
 void launch_tiles(const AWingArgs<scalar_t>& a, const AWingConsts<at::opmath_type<scalar_t>>& c,
                   bool use_map, int blocks, cudaStream_t stream) {
   if (!use_map) {
-    awing_tiles_kernel<scalar_t, kNoMap, kVectorized, kStoreLoss>
+    awing_tiles_kernel<scalar_t, kNoMap, kVectorized, kStoreLoss, kMultiStage>
         <<<blocks, kThreads, 0, stream>>>(a, c);
   } else if (a.radius == 1) {
-    awing_tiles_kernel<scalar_t, 1, kVectorized, kStoreLoss><<<blocks, kThreads, 0, stream>>>(
-        a, c);
+    awing_tiles_kernel<scalar_t, 1, kVectorized, kStoreLoss, kMultiStage>
+        <<<blocks, kThreads, 0, stream>>>(a, c);
   } else {
-    awing_tiles_kernel<scalar_t, kRuntimeRadius, kVectorized, kStoreLoss>
+    awing_tiles_kernel<scalar_t, kRuntimeRadius, kVectorized, kStoreLoss, kMultiStage>
         <<<blocks, kThreads, 0, stream>>>(a, c);
   }
   C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+template <typename scalar_t, bool kVectorized, bool kStoreLoss>
+void launch_stages(const AWingArgs<scalar_t>& a, const AWingConsts<at::opmath_type<scalar_t>>& c,
+                   bool use_map, bool multi_stage, int blocks, cudaStream_t stream) {
+  if (multi_stage) {
+    launch_tiles<scalar_t, kVectorized, kStoreLoss, true>(a, c, use_map, blocks, stream);
+  } else {
+    launch_tiles<scalar_t, kVectorized, kStoreLoss, false>(a, c, use_map, blocks, stream);
+  }
 }
 
 template <typename scalar_t>
 void launch_awing(const AWingProblem& p, int64_t map_kernel, int64_t reduction,
                   const at::Tensor& loss, const at::Tensor& grad) {
   using T = at::opmath_type<scalar_t>;
-  const int64_t numel = p.planes * p.height * p.width;
+  const int64_t numel = p.planes * p.height * p.width;  // one stage's
   if (numel == 0) {  // nothing to launch; the empty sum is 0 (mean too, as the CPU kernel)
     if (reduction != kNone) loss.zero_();
     return;
@@ -309,6 +312,8 @@ void launch_awing(const AWingProblem& p, int64_t map_kernel, int64_t reduction,
   a.num_tiles = uint32_t(num_tiles);
   a.radius = use_map ? static_cast<int>(map_kernel / 2) : 0;
   a.weight_per_pixel = p.weight_per_pixel;
+  a.stages = stage_args<T>(p.stages, numel);
+  const bool multi_stage = needs_stage_loop(p.stages);
   // Vec4 accesses need every row start aligned (width % 4) and every per-pixel base pointer
   // aligned (a contiguous() view can start at an odd storage offset).
   const size_t vec_align = alignof(Vec4<scalar_t>);
@@ -330,13 +335,13 @@ void launch_awing(const AWingProblem& p, int64_t map_kernel, int64_t reduction,
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
   const bool store_loss = reduction == kNone;
   if (vectorized && store_loss) {
-    launch_tiles<scalar_t, true, true>(a, c, use_map, blocks, stream);
+    launch_stages<scalar_t, true, true>(a, c, use_map, multi_stage, blocks, stream);
   } else if (vectorized) {
-    launch_tiles<scalar_t, true, false>(a, c, use_map, blocks, stream);
+    launch_stages<scalar_t, true, false>(a, c, use_map, multi_stage, blocks, stream);
   } else if (store_loss) {
-    launch_tiles<scalar_t, false, true>(a, c, use_map, blocks, stream);
+    launch_stages<scalar_t, false, true>(a, c, use_map, multi_stage, blocks, stream);
   } else {
-    launch_tiles<scalar_t, false, false>(a, c, use_map, blocks, stream);
+    launch_stages<scalar_t, false, false>(a, c, use_map, multi_stage, blocks, stream);
   }
   if (reduction != kNone) {
     const double divisor = reduction == kMean ? double(numel) : 1.0;
@@ -346,14 +351,16 @@ void launch_awing(const AWingProblem& p, int64_t map_kernel, int64_t reduction,
   }
 }
 
-std::tuple<at::Tensor, at::Tensor> awing_loss_cuda(
+std::tuple<at::Tensor, at::Tensor> run_awing_cuda(
     const at::Tensor& pred, const at::Tensor& target,
-    const std::optional<at::Tensor>& target_weight, double alpha, double omega, double epsilon,
-    double theta, double map_weight, double map_threshold, int64_t map_kernel,
-    int64_t reduction, bool compute_grad) {
+    const std::optional<at::Tensor>& target_weight, at::ArrayRef<double> stage_weights,
+    bool multi_stage, double alpha, double omega, double epsilon, double theta,
+    double map_weight, double map_threshold, int64_t map_kernel, int64_t reduction,
+    bool compute_grad) {
   // Checks first: they name the argument when a tensor is not on pred's (CUDA) device.
-  const AWingProblem p = prepare_awing(pred, target, target_weight, alpha, omega, epsilon, theta,
-                                       map_weight, map_threshold, map_kernel, reduction);
+  const AWingProblem p = prepare_awing(pred, target, target_weight, stage_weights, multi_stage,
+                                       alpha, omega, epsilon, theta, map_weight, map_threshold,
+                                       map_kernel, reduction);
   const c10::cuda::CUDAGuard guard(pred.device());
   at::Tensor loss, grad;
   std::tie(loss, grad) = allocate_loss_outputs(pred, reduction, compute_grad);
@@ -363,8 +370,29 @@ std::tuple<at::Tensor, at::Tensor> awing_loss_cuda(
   return {loss, grad};
 }
 
+std::tuple<at::Tensor, at::Tensor> awing_loss_cuda(
+    const at::Tensor& pred, const at::Tensor& target,
+    const std::optional<at::Tensor>& target_weight, double alpha, double omega, double epsilon,
+    double theta, double map_weight, double map_threshold, int64_t map_kernel,
+    int64_t reduction, bool compute_grad) {
+  return run_awing_cuda(pred, target, target_weight, {}, false, alpha, omega, epsilon, theta,
+                        map_weight, map_threshold, map_kernel, reduction, compute_grad);
+}
+
+std::tuple<at::Tensor, at::Tensor> awing_loss_stages_cuda(
+    const at::Tensor& pred, const at::Tensor& target,
+    const std::optional<at::Tensor>& target_weight, at::ArrayRef<double> stage_weights,
+    double alpha, double omega, double epsilon, double theta, double map_weight,
+    double map_threshold, int64_t map_kernel, int64_t reduction, bool compute_grad) {
+  return run_awing_cuda(pred, target, target_weight, stage_weights, true, alpha, omega, epsilon,
+                        theta, map_weight, map_threshold, map_kernel, reduction, compute_grad);
+}
+
 }  // namespace
 
-TORCH_LIBRARY_IMPL(landmark_kernels, CUDA, m) { m.impl("awing_loss", &awing_loss_cuda); }
+TORCH_LIBRARY_IMPL(landmark_kernels, CUDA, m) {
+  m.impl("awing_loss", &awing_loss_cuda);
+  m.impl("awing_loss_stages", &awing_loss_stages_cuda);
+}
 
 }  // namespace landmark_kernels

@@ -9,6 +9,9 @@
 // (awing_math.h, FastMath in fp32), grad (and the loss for "none") written with 16-byte
 // stores, a running sum; the block's sum goes by a fixed-order tree to partials[blockIdx.x].
 // Stage 2 (finish_sum_kernel): one block adds the partials in a fixed order. No atomics.
+// Multi-stage (awing_loss_from_coords_stages, kMultiStage): each row's target and map factors
+// are rendered once and every stage's pred row is read and its gradient row written against
+// them (stages_row, awing_device.cuh); the single-stage op is the same kernel without the loop.
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/cuda/CUDAContext.h>
@@ -53,11 +56,14 @@ struct CoordsArgs {
   int64_t channels, height, width;
   uint32_t tiles_x, tiles_y, num_tiles;
   int radius;                      // map_kernel / 2
+  StageArgs<acc_t> stages;         // pred, grad, loss_map: stage s at s·stages.numel
 };
 
-template <typename scalar_t, bool kUseMap, bool kVectorized, bool kStoreLoss>
-__global__ void __launch_bounds__(kThreads, kMinBlocksPerSm)
-    coords_tiles_kernel(const CoordsArgs<scalar_t> a,
+// kMultiStage: the stage loop of the multi-stage op.
+template <typename scalar_t, bool kUseMap, bool kVectorized, bool kStoreLoss, bool kMultiStage>
+__global__ void
+__launch_bounds__(kThreads, kMultiStage ? kStageMinBlocksPerSm : kMinBlocksPerSm)
+    coords_tiles_kernel(const __grid_constant__ CoordsArgs<scalar_t> a,
                         const AWingConsts<at::opmath_type<scalar_t>> c) {
   using T = at::opmath_type<scalar_t>;
   using Exp = DeviceExp<T>;
@@ -92,22 +98,14 @@ __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm)
       T my = T(0);
       if constexpr (kUseMap) my = dilated_factor<Exp>(T(gy_row), cy, k, a.radius, a.height, farthest);
       const int64_t idx = base + gy_row * a.width + x0;
-      const Vec4<T> pred = load4<kVectorized>(a.pred, idx, n, T(0));
-      Vec4<T> loss, grad;
+      Vec4<T> target, factor;
 #pragma unroll
       for (int q = 0; q < kVec; ++q) {
-        const T target = gy * gx.v[q];
-        const T factor = kUseMap ? awing_map_factor(my * mx.v[q], c) : T(1);
-        T g;
-        // δ from (pred − target)·w as the AWing kernels: exact where pred ≈ target.
-        const T l = factor * awing_pixel<DeviceMath<T>>((pred.v[q] - target) * w, target * w,
-                                                        c, &g);
-        loss.v[q] = l;
-        grad.v[q] = factor * w * g * c.grad_scale;
-        sum += q < n ? l : T(0);
+        target.v[q] = gy * gx.v[q];
+        factor.v[q] = kUseMap ? awing_map_factor(my * mx.v[q], c) : T(1);
       }
-      if constexpr (kStoreLoss) store4<kVectorized>(a.loss_map, idx, n, loss);
-      if (a.grad != nullptr) store4<kVectorized>(a.grad, idx, n, grad);
+      sum += stages_row<kVectorized, kStoreLoss, kMultiStage>(
+          a.pred, a.grad, a.loss_map, a.stages, idx, n, target, broadcast(w), factor, c);
     }
   }
   if constexpr (!kStoreLoss) {
@@ -116,24 +114,34 @@ __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm)
   }
 }
 
-template <typename scalar_t, bool kVectorized, bool kStoreLoss>
+template <typename scalar_t, bool kVectorized, bool kStoreLoss, bool kMultiStage>
 void launch_tiles(const CoordsArgs<scalar_t>& a, const AWingConsts<at::opmath_type<scalar_t>>& c,
                   bool use_map, int blocks, cudaStream_t stream) {
   if (use_map) {
-    coords_tiles_kernel<scalar_t, true, kVectorized, kStoreLoss>
+    coords_tiles_kernel<scalar_t, true, kVectorized, kStoreLoss, kMultiStage>
         <<<blocks, kThreads, 0, stream>>>(a, c);
   } else {
-    coords_tiles_kernel<scalar_t, false, kVectorized, kStoreLoss>
+    coords_tiles_kernel<scalar_t, false, kVectorized, kStoreLoss, kMultiStage>
         <<<blocks, kThreads, 0, stream>>>(a, c);
   }
   C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+template <typename scalar_t, bool kVectorized, bool kStoreLoss>
+void launch_stages(const CoordsArgs<scalar_t>& a, const AWingConsts<at::opmath_type<scalar_t>>& c,
+                   bool use_map, bool multi_stage, int blocks, cudaStream_t stream) {
+  if (multi_stage) {
+    launch_tiles<scalar_t, kVectorized, kStoreLoss, true>(a, c, use_map, blocks, stream);
+  } else {
+    launch_tiles<scalar_t, kVectorized, kStoreLoss, false>(a, c, use_map, blocks, stream);
+  }
 }
 
 template <typename scalar_t>
 void launch_coords(const AWingCoordsProblem& p, int64_t map_kernel, int64_t reduction,
                    const at::Tensor& loss, const at::Tensor& grad) {
   using T = at::opmath_type<scalar_t>;
-  const int64_t numel = p.planes * p.height * p.width;
+  const int64_t numel = p.planes * p.height * p.width;  // one stage's
   if (numel == 0) {
     if (reduction != kNone) loss.zero_();
     return;
@@ -158,6 +166,8 @@ void launch_coords(const AWingCoordsProblem& p, int64_t map_kernel, int64_t redu
   a.tiles_y = uint32_t(tiles_y);
   a.num_tiles = uint32_t(num_tiles);
   a.radius = static_cast<int>(map_kernel / 2);
+  a.stages = stage_args<T>(p.stages, numel);
+  const bool multi_stage = needs_stage_loop(p.stages);
   const bool vectorized = p.width % kVec == 0 && aligned_for(a.pred, alignof(Vec4<scalar_t>)) &&
                           aligned_for(a.loss_map, alignof(Vec4<T>)) &&
                           aligned_for(a.grad, alignof(Vec4<stored_grad_t<scalar_t>>));
@@ -172,13 +182,13 @@ void launch_coords(const AWingCoordsProblem& p, int64_t map_kernel, int64_t redu
   const bool use_map = p.consts.map_weight != 0.0;
   const bool store_loss = reduction == kNone;
   if (vectorized && store_loss) {
-    launch_tiles<scalar_t, true, true>(a, c, use_map, blocks, stream);
+    launch_stages<scalar_t, true, true>(a, c, use_map, multi_stage, blocks, stream);
   } else if (vectorized) {
-    launch_tiles<scalar_t, true, false>(a, c, use_map, blocks, stream);
+    launch_stages<scalar_t, true, false>(a, c, use_map, multi_stage, blocks, stream);
   } else if (store_loss) {
-    launch_tiles<scalar_t, false, true>(a, c, use_map, blocks, stream);
+    launch_stages<scalar_t, false, true>(a, c, use_map, multi_stage, blocks, stream);
   } else {
-    launch_tiles<scalar_t, false, false>(a, c, use_map, blocks, stream);
+    launch_stages<scalar_t, false, false>(a, c, use_map, multi_stage, blocks, stream);
   }
   if (reduction != kNone) {
     const double divisor = reduction == kMean ? double(numel) : 1.0;
@@ -188,14 +198,16 @@ void launch_coords(const AWingCoordsProblem& p, int64_t map_kernel, int64_t redu
   }
 }
 
-std::tuple<at::Tensor, at::Tensor> awing_loss_from_coords_cuda(
+std::tuple<at::Tensor, at::Tensor> run_coords_cuda(
     const at::Tensor& pred, const at::Tensor& coords, const at::Tensor& sigma,
-    const std::optional<at::Tensor>& target_weight, double alpha, double omega, double epsilon,
-    double theta, double map_weight, double map_threshold, int64_t map_kernel,
-    int64_t reduction, bool compute_grad) {
+    const std::optional<at::Tensor>& target_weight, at::ArrayRef<double> stage_weights,
+    bool multi_stage, double alpha, double omega, double epsilon, double theta,
+    double map_weight, double map_threshold, int64_t map_kernel, int64_t reduction,
+    bool compute_grad) {
   const AWingCoordsProblem p =
-      prepare_awing_coords(pred, coords, sigma, target_weight, alpha, omega, epsilon, theta,
-                           map_weight, map_threshold, map_kernel, reduction);
+      prepare_awing_coords(pred, coords, sigma, target_weight, stage_weights, multi_stage, alpha,
+                           omega, epsilon, theta, map_weight, map_threshold, map_kernel,
+                           reduction);
   const c10::cuda::CUDAGuard guard(pred.device());
   at::Tensor loss, grad;
   std::tie(loss, grad) = allocate_loss_outputs(pred, reduction, compute_grad);
@@ -205,10 +217,30 @@ std::tuple<at::Tensor, at::Tensor> awing_loss_from_coords_cuda(
   return {loss, grad};
 }
 
+std::tuple<at::Tensor, at::Tensor> awing_loss_from_coords_cuda(
+    const at::Tensor& pred, const at::Tensor& coords, const at::Tensor& sigma,
+    const std::optional<at::Tensor>& target_weight, double alpha, double omega, double epsilon,
+    double theta, double map_weight, double map_threshold, int64_t map_kernel,
+    int64_t reduction, bool compute_grad) {
+  return run_coords_cuda(pred, coords, sigma, target_weight, {}, false, alpha, omega, epsilon,
+                         theta, map_weight, map_threshold, map_kernel, reduction, compute_grad);
+}
+
+std::tuple<at::Tensor, at::Tensor> awing_loss_from_coords_stages_cuda(
+    const at::Tensor& pred, const at::Tensor& coords, const at::Tensor& sigma,
+    const std::optional<at::Tensor>& target_weight, at::ArrayRef<double> stage_weights,
+    double alpha, double omega, double epsilon, double theta, double map_weight,
+    double map_threshold, int64_t map_kernel, int64_t reduction, bool compute_grad) {
+  return run_coords_cuda(pred, coords, sigma, target_weight, stage_weights, true, alpha, omega,
+                         epsilon, theta, map_weight, map_threshold, map_kernel, reduction,
+                         compute_grad);
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(landmark_kernels, CUDA, m) {
   m.impl("awing_loss_from_coords", &awing_loss_from_coords_cuda);
+  m.impl("awing_loss_from_coords_stages", &awing_loss_from_coords_stages_cuda);
 }
 
 }  // namespace landmark_kernels
