@@ -193,8 +193,9 @@ __global__ void __launch_bounds__(kThreads, sizeof(scalar_t) <= 4 ? 4 : 2)
   }
 }
 
-// At most 80 registers in fp32/fp16/bf16: three blocks (24 warps) a SM, no spills (ptxas -v);
-// with two (128 registers) too few loads are in flight for the memory floor at F = 1024.
+// At most 80 registers in fp32/fp16/bf16: three blocks (24 warps) a SM (ptxas -v: 28 bytes of
+// spills, outside the edge loop); with two (108 registers) too few loads were in flight for the
+// memory floor at F = 1024.
 template <typename scalar_t, int kChunks, bool kVec4>
 __global__ void __launch_bounds__(kThreads, sizeof(scalar_t) <= 4 ? 3 : 2)
     backward_nodes_kernel(const Args<scalar_t> a, bool by_rows) {
@@ -203,6 +204,9 @@ __global__ void __launch_bounds__(kThreads, sizeof(scalar_t) <= 4 ? 3 : 2)
   // memory rather than registers, which the gather loop needs), then the warps' sums are added
   // in warp order.
   __shared__ Vec4<T> bias_rows[kWarps][kChunks * 32];
+  // h_neigh[b,s] of the pass, each lane's own slots (no sync): in registers it left room for
+  // only two of the four grad_out loads of an edge in flight at 80 registers.
+  __shared__ Vec4<T> x_rows[kWarps][kChunks * 32];
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int64_t stride = int64_t(gridDim.x) * kWarps;
   const int64_t first = int64_t(blockIdx.x) * kWarps + warp;
@@ -219,11 +223,11 @@ __global__ void __launch_bounds__(kThreads, sizeof(scalar_t) <= 4 ? 3 : 2)
       int64_t t0, t1;
       list_range(by_rows ? a.g.rowptr : a.g.t_rowptr, s, edges, &t0, &t1);
       // The self edge (the diagonal, which reads h_self) is kept out of the edge loop, whose
-      // live registers are then acc, x_neigh and one grad_out row: its score <grad_out[b,s],
+      // live registers are then acc and one grad_out row: its score <grad_out[b,s],
       // h_self[b,s]> first (that grad_out row also goes to the bias partial), its weight summed
       // in the loop, grad_h_self = a_ss·grad_out[b,s] after it.
       const scalar_t* const g_row = a.grad_out.row(b, s);
-      Vec4<T> x_neigh[kChunks], acc[kChunks];
+      Vec4<T> acc[kChunks];
       T self_dot = T(0);
 #pragma unroll
       for (int c = 0; c < kChunks; ++c) {
@@ -237,7 +241,7 @@ __global__ void __launch_bounds__(kThreads, sizeof(scalar_t) <= 4 ? 3 : 2)
 #pragma unroll
           for (int i = 0; i < kVec; ++i) bias_rows[warp][c * 32 + lane].v[i] += g.v[i];
         }
-        x_neigh[c] = load4<kVec4, T>(a.h_neigh.row(b, s), f, n);
+        x_rows[warp][c * 32 + lane] = load4<kVec4, T>(a.h_neigh.row(b, s), f, n);
         acc[c] = Vec4<T>{};
       }
       self_dot = warp_sum(self_dot);
@@ -258,15 +262,19 @@ __global__ void __launch_bounds__(kThreads, sizeof(scalar_t) <= 4 ? 3 : 2)
             has_self = true;
           } else {
             dot = T(0);
+            Vec4<T> g[kChunks];  // all loads first: kChunks of them in flight
 #pragma unroll
             for (int c = 0; c < kChunks; ++c) {
               const int64_t f = lane_feature(f0, c, lane);
-              const Vec4<T> g =
-                  load4<kVec4, T>(a.grad_out.row(b, other), f, valid_count(f, a.features));
+              g[c] = load4<kVec4, T>(a.grad_out.row(b, other), f, valid_count(f, a.features));
+            }
+#pragma unroll
+            for (int c = 0; c < kChunks; ++c) {
+              const Vec4<T> x = x_rows[warp][c * 32 + lane];
 #pragma unroll
               for (int i = 0; i < kVec; ++i) {
-                dot += g.v[i] * x_neigh[c].v[i];
-                acc[c].v[i] += w * g.v[i];
+                dot += g[c].v[i] * x.v[i];
+                acc[c].v[i] += w * g[c].v[i];
               }
             }
             dot = warp_sum(dot);
@@ -403,22 +411,26 @@ Args<scalar_t> make_args(const AggregateProblem& p) {
   return a;
 }
 
-// Chunks of 128 features per pass: registers for up to 512 features per lane group; the scalar
+// Chunks of 128 features per pass: registers for up to 512 features per lane group (256 in
+// double, whose backward tables would pass the 48 KB of static shared memory); the scalar
 // fallback (odd F, unaligned rows) keeps one.
-template <typename F>
+template <typename scalar_t, typename F>
 void with_chunks(int64_t features, bool vec, F&& launch) {
   using std::integral_constant;
+  constexpr bool wide = sizeof(at::opmath_type<scalar_t>) > 4;
   if (!vec) return launch(integral_constant<int, 1>{}, std::false_type{});
   if (features <= kLanesSpan) return launch(integral_constant<int, 1>{}, std::true_type{});
-  if (features <= 2 * kLanesSpan) return launch(integral_constant<int, 2>{}, std::true_type{});
-  launch(integral_constant<int, 4>{}, std::true_type{});
+  if (wide || features <= 2 * kLanesSpan)
+    return launch(integral_constant<int, 2>{}, std::true_type{});
+  if constexpr (!wide) launch(integral_constant<int, 4>{}, std::true_type{});
 }
 
 // Features one pass covers (see with_chunks).
+template <typename scalar_t>
 int64_t pass_features(int64_t features, bool vec) {
   int64_t width = 0;
-  with_chunks(features, vec,
-              [&](auto chunks, auto) { width = decltype(chunks)::value * kLanesSpan; });
+  with_chunks<scalar_t>(features, vec,
+                        [&](auto chunks, auto) { width = decltype(chunks)::value * kLanesSpan; });
   return width;
 }
 
@@ -432,7 +444,7 @@ void launch_forward(const AggregateProblem& p, bool transposed, const at::Tensor
   const int64_t blocks = (a.units + kWarps - 1) / kWarps;
   TORCH_CHECK(blocks <= INT32_MAX, "graph_relational_aggregate: B·N too large");
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
-  with_chunks(p.features, vec, [&](auto chunks, auto vec4) {
+  with_chunks<scalar_t>(p.features, vec, [&](auto chunks, auto vec4) {
     forward_kernel<scalar_t, decltype(chunks)::value, decltype(vec4)::value>
         <<<static_cast<int>(blocks), kThreads, 0, stream>>>(a, !transposed);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
@@ -458,7 +470,7 @@ void launch_backward(const at::Tensor& grad_out_in, const AggregateProblem& p, b
   const bool vec = vectorizable<scalar_t>(p.features,
                                           {&p.h_self, &p.h_neigh, &grad_out, &grad_self,
                                            &grad_neigh});
-  const int64_t width = pass_features(p.features, vec);
+  const int64_t width = pass_features<scalar_t>(p.features, vec);
   a.passes = (p.features + width - 1) / width;
   // Zeros: an entry of an edge that a corrupt graph leaves out of its lists reads as 0.
   at::Tensor da = at::zeros({a.passes, p.batch, edges}, acc_options);
@@ -469,7 +481,7 @@ void launch_backward(const at::Tensor& grad_out_in, const AggregateProblem& p, b
   a.da = da.mutable_data_ptr<T>();
   a.bias_partial = with_bias ? bias_partial.mutable_data_ptr<T>() : nullptr;
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
-  with_chunks(p.features, vec, [&](auto chunks, auto vec4) {
+  with_chunks<scalar_t>(p.features, vec, [&](auto chunks, auto vec4) {
     backward_nodes_kernel<scalar_t, decltype(chunks)::value, decltype(vec4)::value>
         <<<static_cast<int>(node_blocks), kThreads, 0, stream>>>(a, transposed);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
