@@ -2,15 +2,20 @@
 
 The headline case of each op is what its benchmark measures on the GPU: for AWing, B=64 K=99
 64×64 fp32 with the weighted loss map (k=3), and its multi-stage op (S = 4 stacks, the stage
-loop inside the tile loop: a "per element" of these cases is one pixel of one stage); for the coordinate losses (Wing, SoftWing, ACR:
-csrc/cuda/coord_loss.cu, triton_kernels/coord_loss.py) and PFLD, B ∈ {64, 1024}, N=98, D=2.
+loop inside the tile loop: a "per element" of these cases is one pixel of one stage); for the
+coordinate losses (Wing, SoftWing, ACR: csrc/cuda/coord_loss.cu, triton_kernels/coord_loss.py)
+and PFLD, B ∈ {64, 1024}, N=98, D=2; for the graph ops (issue 9) B=128, N=98, the WFLW-98 top-3
+graph (E=470 edges, 4.8 per node), F=1024 for the aggregation, D=2 for the Laplacian. A gather
+kernel's element is one feature of one edge: its per_element times 4.8 is the cost per output
+feature.
 """
 
 import triton.language as tl
 
 from scripts.kernel_report import Case
 
-OPS = ("awing_loss", "awing_loss_from_coords", "coord_loss", "pfld_loss")
+OPS = ("awing_loss", "awing_loss_from_coords", "coord_loss", "pfld_loss", "graph_aggregate",
+       "graph_laplacian")
 
 _HEADLINE_AWING = dict(shape=(64, 99, 64, 64), map_kernel=3)
 
@@ -66,7 +71,30 @@ def cuda_cases(op):
         return {"distances_kernel<float>": Case("cuda pfld distances fp32", 256, 1),
                 "one_block_kernel<float>": Case("cuda pfld one block fp32", 1024, 1),
                 "batch_kernel<float>": Case("cuda pfld batch stage fp32", 1024, 1)}
+    if op == "graph_aggregate":
+        return _graph_cuda_cases()
+    if op == "graph_laplacian":
+        # One thread per output entry; the hot loop is its walk over the node's list.
+        return {"laplacian_kernel<float>": Case("cuda laplacian fp32", 256, 1, hot="loads"),
+                "laplacian_kernel<c10::BFloat16>": Case("cuda laplacian bf16", 256, 1,
+                                                        hot="loads")}
     return {}
+
+
+def _graph_cuda_cases():
+    """csrc/cuda/graph_aggregate.cu: a warp per (sample, node), a lane owns 4 features of each
+    chunk of 128; F=1024 runs the 4-chunk (512-feature) pass twice. The hot loop is the per-edge
+    loop (hot="loads"): 4·chunks features of one edge per lane (the backward's self edge is
+    handled outside it, once per node and pass). The scalar fallback (F % 4 ≠ 0 or unaligned
+    rows) is not reported: its edge loop holds no load wider than the index loads around it."""
+    cases = {}
+    for dtype, name in (("float", "fp32"), ("c10::BFloat16", "bf16")):
+        cases[f"forward_kernel<{dtype}, 4, true>"] = Case(f"cuda forward {name} F=1024", 256,
+                                                          16, hot="loads")
+        cases[f"backward_nodes_kernel<{dtype}, 4, true>"] = Case(
+            f"cuda backward nodes {name} F=1024", 256, 16, hot="loads")
+    cases["backward_rows_kernel<float>"] = Case("cuda backward rows fp32", 256, 1, hot="loads")
+    return cases
 
 
 def triton_cases(op):
@@ -77,6 +105,10 @@ def triton_cases(op):
         return _coord_triton_cases()
     if op == "pfld_loss":
         return _pfld_triton_cases()
+    if op == "graph_aggregate":
+        return _graph_triton_cases()
+    if op == "graph_laplacian":
+        return _laplacian_triton_cases()
     if op == "awing_loss":
         from triton_kernels import awing_loss as kernels
         variants = (("triton awing fp32 map k=3", "fp32", 64, 3, None),
@@ -161,3 +193,81 @@ def _pfld_triton_cases():
     signature, attrs = _signature(kernels._sample_distance_kernel, constexprs, types)
     return [(Case("triton pfld distances fp32", 128, 2), kernels._sample_distance_kernel,
              signature, constexprs, attrs, 4)]
+
+
+def _jit_signature(fn, values, constexprs):
+    """(signature, constexprs, attrs) as the JIT specialises a launch: `values` gives each
+    runtime argument, a pointer as its type ("*fp32"; the wrappers' tensors are 16-byte
+    aligned) or an integer, typed and marked divisible by 16 (or made a constant, 1) by Triton's
+    own rule."""
+    from triton.backends.compiler import BaseBackend
+    from triton._C.libtriton import native_specialize_impl
+    signature, constexprs, attrs = {}, dict(constexprs), {}
+    for i, name in enumerate(fn.arg_names):
+        if name in constexprs:
+            signature[name] = "constexpr"
+            continue
+        value = values[name]
+        if isinstance(value, str):
+            signature[name], key = value, "D"
+        else:
+            signature[name], key = native_specialize_impl(BaseBackend, value, False, True, True)
+            if signature[name] == "constexpr":
+                constexprs[name] = key
+                continue
+        if key == "D":
+            attrs[(i,)] = [["tt.divisibility", 16]]
+    return signature, constexprs, attrs
+
+
+_GRAPH = dict(B=128, N=98, E=470, F=1024)
+
+
+def _graph_triton_cases():
+    """triton_kernels/graph_aggregate.py at the headline, as its wrappers launch it: BLOCK_F and
+    num_warps from its launch rule, h_self, h_neigh and grad_out contiguous (B,N,F); the hot loop
+    is the per-edge loop (hot="loads")."""
+    from triton_kernels import graph_aggregate as kernels
+    B, N, E, F = (_GRAPH[k] for k in "BNEF")
+    block_f, warps = kernels._block_f(F), kernels._num_warps(kernels._block_f(F))
+    csr = dict(rowptr_ptr="*i64", col_ptr="*i64", t_rowptr_ptr="*i64", t_col_ptr="*i64",
+               perm_ptr="*i64")
+    strides = dict(hs_sb=N * F, hs_sn=F, hn_sb=N * F, hn_sn=F, go_sb=N * F, go_sn=F)
+    cases = []
+    for name, dtype in (("fp32", "fp32"), ("bf16", "bf16")):
+        p = "*" + dtype
+        for by_rows, kind in ((True, "static"), (False, "per-sample transposed")):
+            if dtype == "bf16" and not by_rows:
+                continue
+            w_sb = 0 if by_rows else E  # shared logits (SemGraphConv) or per sample
+            fwd = dict(hs_ptr=p, hn_ptr=p, w_ptr="*fp32", bias_ptr=p, out_ptr=p, **csr, N=N, F=F,
+                       E=E, w_sb=w_sb, **strides)
+            sig = _jit_signature(kernels._forward_kernel, fwd,
+                                 dict(HAS_BIAS=True, BY_ROWS=by_rows, CT=tl.float32,
+                                      BLOCK_F=block_f))
+            cases.append((Case(f"triton forward {name} {kind}", 32 * warps,
+                               block_f // (32 * warps), hot="loads"),
+                          kernels._forward_kernel, *sig, warps))
+            bwd = dict(go_ptr=p, hs_ptr=p, hn_ptr=p, w_ptr="*fp32", gs_ptr=p, gn_ptr=p,
+                       da_ptr="*fp32", bias_part_ptr="*fp32", **csr, B=B, N=N, F=F, E=E,
+                       w_sb=w_sb, **strides)
+            sig = _jit_signature(kernels._backward_nodes_kernel, bwd,
+                                 dict(BIAS=True, BY_ROWS=not by_rows, CT=tl.float32,
+                                      UNITS=kernels._UNITS, BLOCK_F=block_f))
+            cases.append((Case(f"triton backward nodes {name} {kind}", 32 * warps,
+                               block_f // (32 * warps), hot="loads"),
+                          kernels._backward_nodes_kernel, *sig, warps))
+    return cases
+
+
+def _laplacian_triton_cases():
+    from triton_kernels import graph_laplacian as kernels
+    cases = []
+    for name, dtype in (("fp32", "fp32"), ("bf16", "bf16")):
+        values = dict(x_ptr="*" + dtype, out_ptr="*" + dtype, rowptr_ptr="*i64", col_ptr="*i64",
+                      t_rowptr_ptr="*i64", t_col_ptr="*i64", N=_GRAPH["N"], D=2, E=_GRAPH["E"])
+        sig = _jit_signature(kernels._laplacian_kernel, values,
+                             dict(TRANSPOSE=True, CT=tl.float32, BLOCK_D=2))
+        cases.append((Case(f"triton laplacian {name}", 32, 1, hot="loads"),
+                      kernels._laplacian_kernel, *sig, 1))
+    return cases

@@ -14,6 +14,8 @@ Instructions per element: the hot loop is the kernel's outermost loop (the grid-
 of the CUDA kernels; the whole program of a Triton kernel without a loop), counted statically
 and divided by the elements one thread handles per iteration, which each case declares. A nested
 loop inside it is unrolled by nothing and counted once: the report flags it ("inner loops").
+A gather kernel (the graph ops) declares hot="loads": its hot loop is then its per-edge loop
+(see hot_loop), and an element is one feature of one edge.
 """
 
 import argparse
@@ -61,6 +63,7 @@ class Case:
     threads: int               # threads per block (CTA)
     elements_per_iteration: int  # elements one thread handles per hot-loop iteration
     dynamic_smem: int = 0      # bytes of dynamic shared memory at launch
+    hot: str = "mufu"          # how the hot loop is found: "mufu" or "loads" (see hot_loop)
 
 
 def _triton_tools():
@@ -114,14 +117,35 @@ def loops(instructions):
     return sorted(found, key=lambda r: r[0] - r[1])
 
 
-def hot_loop(instructions, ranges):
+_LOAD_BYTES = {"128": 16, "64": 8, "U16": 2, "S16": 2, "U8": 1, "S8": 1}
+
+
+def _load_bytes(op):
+    """Bytes one thread reads with a global load opcode (LDG.E.128: 16), else 0."""
+    if op.split(".")[0] != "LDG":
+        return 0
+    return next((_LOAD_BYTES[p] for p in op.split(".")[1:] if p in _LOAD_BYTES), 4)
+
+
+def hot_loop(instructions, ranges, hot="mufu"):
     """The loop that does the element-wise maths: the innermost loop holding the most MUFU
-    (transcendental) instructions, else the outermost loop, else the whole function."""
+    (transcendental) instructions, else the outermost loop, else the whole function. With
+    hot="loads" (a gather), the smallest loop holding a global load of the widest width that
+    any loop loads: one edge's iteration (the compilers unroll edge loops by 4 and keep a
+    one-edge remainder loop, which is the one counted)."""
     if not ranges:
         return instructions[0][0], instructions[-1][0]
 
+    def inside(r):
+        return [op for a, op, _ in instructions if r[0] <= a <= r[1]]
+
+    if hot == "loads":
+        widest = max(max(map(_load_bytes, inside(r)), default=0) for r in ranges)
+        holding = [r for r in ranges if widest and widest in map(_load_bytes, inside(r))]
+        return min(holding, key=lambda r: r[1] - r[0]) if holding else ranges[0]
+
     def mufu(r):
-        return sum(op.startswith("MUFU") for a, op, _ in instructions if r[0] <= a <= r[1])
+        return sum(op.startswith("MUFU") for op in inside(r))
 
     most = max(mufu(r) for r in ranges)
     if most == 0:
@@ -131,10 +155,10 @@ def hot_loop(instructions, ranges):
     return min((r for r in ranges if mufu(r) >= 0.75 * most), key=lambda r: r[1] - r[0])
 
 
-def hot_loop_stats(instructions):
+def hot_loop_stats(instructions, hot="mufu"):
     """Instruction counts of the hot loop (see hot_loop)."""
     ranges = loops(instructions)
-    start, end = hot_loop(instructions, ranges)
+    start, end = hot_loop(instructions, ranges, hot)
     body = [(a, op) for a, op, _ in instructions if start <= a <= end and op != "NOP"]
     inner = [r for r in ranges if start <= r[0] and r[1] <= end and r != (start, end)]
     ops = [op for _, op in body]
@@ -242,7 +266,7 @@ def report_cuda(op, arch, workdir, show_all):
         p = info.get(mangled, dict(regs=0, spill_stores=0, spill_loads=0, smem=0))
         rows.append(_row(case.label if case else pretty[:90], arch, p["regs"],
                          p["spill_stores"] + p["spill_loads"], p["smem"], case,
-                         hot_loop_stats(instructions)))
+                         hot_loop_stats(instructions, case.hot if case else "mufu")))
     return rows
 
 
@@ -267,7 +291,7 @@ def report_triton(op, arch, workdir):
         (instructions,) = sass_of(cubin).values()
         rows.append(_row(case.label, arch, regs, stack + local,
                          max(smem, compiled.metadata.shared), case,
-                         hot_loop_stats(instructions)))
+                         hot_loop_stats(instructions, case.hot)))
     return rows
 
 

@@ -6,6 +6,10 @@ CSR row (`by_rows`) or its transposed-CSR column; every edge is weighted by the 
 own CSR row; every index read is range-guarded (a corrupt graph on CUDA gives wrong numbers,
 never an out-of-bounds access).
 
+The softmax weights a (S,E), S = B for per-sample logits else 1, are computed once per call
+(_edge_weights_kernel: per CSR row and block of samples), so the gather kernels' edge loops
+hold no exponentials and no per-edge walk of the neighbour's row (the transposed lists).
+
 Forward: one program per (sample b, node o, F tile). Backward, with no float atomics:
   1. per (group of UNITS (b, s) units, F tile): grad_h_self, grad_h_neigh of each s by
      gathering grad_out over the opposite list, the edge scores da = <grad_out[b,o], x_s> of the
@@ -46,23 +50,30 @@ def _list_entry(col_ptr, t_col_ptr, perm_ptr, t, N, E, BY_ROWS: tl.constexpr):
 
 
 @triton.jit
-def _row_softmax(lg, rowptr_ptr, r, E, CT: tl.constexpr):
-    """Max and 1/Σexp of the logits of CSR row r (inv_sum 0 for an empty row); lg points at
-    the sample's logits."""
+def _edge_weights_kernel(lg_ptr, w_ptr, rowptr_ptr, S, E, lg_sb, CT: tl.constexpr,
+                         BLOCK_B: tl.constexpr):
+    """w[b, k] = softmax over CSR row r of the logits, for the edges k of row r (program 0)
+    and the samples b of a block (program 1); w is (S, E) in the compute type."""
+    r = tl.program_id(0)
+    b = (tl.program_id(1) * BLOCK_B + tl.arange(0, BLOCK_B)).to(tl.int64)
+    bmask = b < S
     begin, end = _list_range(rowptr_ptr, r, E)
-    m = tl.full([], float("-inf"), CT)
+    m = tl.full([BLOCK_B], float("-inf"), CT)
     for k in range(begin, end):
-        m = tl.maximum(m, tl.load(lg + k).to(CT))
-    s = tl.zeros([], CT)
+        m = tl.maximum(m, tl.load(lg_ptr + b * lg_sb + k, mask=bmask, other=0.0).to(CT))
+    s = tl.zeros([BLOCK_B], CT)
     for k in range(begin, end):
-        s += tl.exp(tl.load(lg + k).to(CT) - m)
-    return m, tl.where(end > begin, 1.0 / s, 0.0)
+        s += tl.exp(tl.load(lg_ptr + b * lg_sb + k, mask=bmask, other=0.0).to(CT) - m)
+    inv = 1.0 / s
+    for k in range(begin, end):
+        a = tl.exp(tl.load(lg_ptr + b * lg_sb + k, mask=bmask, other=0.0).to(CT) - m) * inv
+        tl.store(w_ptr + b * E + k, a, mask=bmask)
 
 
 @triton.jit
-def _forward_kernel(hs_ptr, hn_ptr, lg_ptr, bias_ptr, out_ptr,
+def _forward_kernel(hs_ptr, hn_ptr, w_ptr, bias_ptr, out_ptr,
                     rowptr_ptr, col_ptr, t_rowptr_ptr, t_col_ptr, perm_ptr,
-                    N, F, E, hs_sb, hs_sn, hn_sb, hn_sn, lg_sb,
+                    N, F, E, hs_sb, hs_sn, hn_sb, hn_sn, w_sb,
                     HAS_BIAS: tl.constexpr, BY_ROWS: tl.constexpr, CT: tl.constexpr,
                     BLOCK_F: tl.constexpr):
     u = tl.program_id(0)
@@ -70,23 +81,18 @@ def _forward_kernel(hs_ptr, hn_ptr, lg_ptr, bias_ptr, out_ptr,
     o = u % N
     f = tl.program_id(1) * BLOCK_F + tl.arange(0, BLOCK_F)
     fmask = f < F
-    lg = lg_ptr + b * lg_sb
+    w = w_ptr + b * w_sb
     if HAS_BIAS:
         acc = tl.load(bias_ptr + f, mask=fmask, other=0.0).to(CT)
     else:
         acc = tl.zeros([BLOCK_F], CT)
     if BY_ROWS:
         begin, end = _list_range(rowptr_ptr, o, E)
-        own_m, own_inv = _row_softmax(lg, rowptr_ptr, o, E, CT)
-    else:
+    else:  # the edge other -> o is normalised over other's row (DynamicGConv): in w already
         begin, end = _list_range(t_rowptr_ptr, o, E)
     for t in range(begin, end):
         other, edge, valid = _list_entry(col_ptr, t_col_ptr, perm_ptr, t, N, E, BY_ROWS)
-        if BY_ROWS:
-            m, inv = own_m, own_inv
-        else:  # the edge other -> o is normalised over other's row (DynamicGConv)
-            m, inv = _row_softmax(lg, rowptr_ptr, other, E, CT)
-        a = tl.where(valid, tl.exp(tl.load(lg + edge).to(CT) - m) * inv, 0.0)
+        a = tl.where(valid, tl.load(w + edge), 0.0)
         is_self = other == o
         # Two masked loads, of which only one reads memory: the self edge takes h_self.
         x = tl.load(hs_ptr + b * hs_sb + o * hs_sn + f, mask=fmask & is_self, other=0.0) + \
@@ -97,9 +103,9 @@ def _forward_kernel(hs_ptr, hn_ptr, lg_ptr, bias_ptr, out_ptr,
 
 
 @triton.jit
-def _backward_nodes_kernel(go_ptr, hs_ptr, hn_ptr, lg_ptr, gs_ptr, gn_ptr, da_ptr, bias_part_ptr,
+def _backward_nodes_kernel(go_ptr, hs_ptr, hn_ptr, w_ptr, gs_ptr, gn_ptr, da_ptr, bias_part_ptr,
                            rowptr_ptr, col_ptr, t_rowptr_ptr, t_col_ptr, perm_ptr,
-                           B, N, F, E, go_sb, go_sn, hs_sb, hs_sn, hn_sb, hn_sn, lg_sb,
+                           B, N, F, E, go_sb, go_sn, hs_sb, hs_sn, hn_sb, hn_sn, w_sb,
                            BIAS: tl.constexpr, BY_ROWS: tl.constexpr, CT: tl.constexpr,
                            UNITS: tl.constexpr, BLOCK_F: tl.constexpr):
     group = tl.program_id(0)
@@ -113,23 +119,18 @@ def _backward_nodes_kernel(go_ptr, hs_ptr, hn_ptr, lg_ptr, gs_ptr, gn_ptr, da_pt
         if u < B * N:
             b = (u // N).to(tl.int64)
             s = u % N
-            lg = lg_ptr + b * lg_sb
+            w = w_ptr + b * w_sb
             x_self = tl.load(hs_ptr + b * hs_sb + s * hs_sn + f, mask=fmask, other=0.0).to(CT)
             x_neigh = tl.load(hn_ptr + b * hn_sb + s * hn_sn + f, mask=fmask, other=0.0).to(CT)
             acc_self = tl.zeros([BLOCK_F], CT)
             acc_neigh = tl.zeros([BLOCK_F], CT)
             if BY_ROWS:
                 begin, end = _list_range(rowptr_ptr, s, E)
-                own_m, own_inv = _row_softmax(lg, rowptr_ptr, s, E, CT)
-            else:
+            else:  # the edge s -> other (row orientation) is normalised over other's row: in w
                 begin, end = _list_range(t_rowptr_ptr, s, E)
             for t in range(begin, end):
                 other, edge, valid = _list_entry(col_ptr, t_col_ptr, perm_ptr, t, N, E, BY_ROWS)
-                if BY_ROWS:
-                    m, inv = own_m, own_inv
-                else:  # the edge s -> other (row orientation) is normalised over other's row
-                    m, inv = _row_softmax(lg, rowptr_ptr, other, E, CT)
-                a = tl.where(valid, tl.exp(tl.load(lg + edge).to(CT) - m) * inv, 0.0)
+                a = tl.where(valid, tl.load(w + edge), 0.0)
                 g = tl.load(go_ptr + b * go_sb + other * go_sn + f, mask=fmask & valid,
                             other=0.0).to(CT)
                 is_self = other == s
@@ -157,7 +158,7 @@ def _da_of(da_ptr, b, bmask, k, B, E, N_TILES: tl.constexpr, CT: tl.constexpr):
 
 
 @triton.jit
-def _backward_rows_kernel(lg_ptr, da_ptr, gl_ptr, part_ptr, rowptr_ptr, B, E, lg_sb,
+def _backward_rows_kernel(w_ptr, da_ptr, gl_ptr, part_ptr, rowptr_ptr, B, E, w_sb,
                           PER_SAMPLE: tl.constexpr, N_TILES: tl.constexpr, CT: tl.constexpr,
                           BLOCK_B: tl.constexpr):
     r = tl.program_id(0)
@@ -166,20 +167,13 @@ def _backward_rows_kernel(lg_ptr, da_ptr, gl_ptr, part_ptr, rowptr_ptr, B, E, lg
     bmask = b < B
     b64 = b.to(tl.int64)
     begin, end = _list_range(rowptr_ptr, r, E)
-    # The softmax of row r per sample (logits broadcast over b when shared).
-    m = tl.full([BLOCK_B], float("-inf"), CT)
-    for k in range(begin, end):
-        m = tl.maximum(m, tl.load(lg_ptr + b64 * lg_sb + k, mask=bmask, other=0.0).to(CT))
-    s = tl.zeros([BLOCK_B], CT)
-    for k in range(begin, end):
-        s += tl.exp(tl.load(lg_ptr + b64 * lg_sb + k, mask=bmask, other=0.0).to(CT) - m)
-    inv = 1.0 / s
+    # The softmax weights of row r per sample (broadcast over b when shared: w_sb = 0).
     row_dot = tl.zeros([BLOCK_B], CT)
     for k in range(begin, end):
-        a = tl.exp(tl.load(lg_ptr + b64 * lg_sb + k, mask=bmask, other=0.0).to(CT) - m) * inv
+        a = tl.load(w_ptr + b64 * w_sb + k, mask=bmask, other=0.0)
         row_dot += a * _da_of(da_ptr, b64, bmask, k, B, E, N_TILES, CT)
     for k in range(begin, end):
-        a = tl.exp(tl.load(lg_ptr + b64 * lg_sb + k, mask=bmask, other=0.0).to(CT) - m) * inv
+        a = tl.load(w_ptr + b64 * w_sb + k, mask=bmask, other=0.0)
         de = a * (_da_of(da_ptr, b64, bmask, k, B, E, N_TILES, CT) - row_dot)
         if PER_SAMPLE:
             tl.store(gl_ptr + b64 * E + k, de.to(gl_ptr.dtype.element_ty), mask=bmask)
@@ -207,8 +201,27 @@ def _unit_inner_stride(h):
     return h if h.shape[2] <= 1 or h.stride(2) == 1 else h.contiguous()
 
 
+def _edge_weights(logits, rowptr, nodes, ct, acc_dtype):
+    """(w, w_sb): the softmax weight of every edge over its CSR row, (S, E) with S = B for
+    per-sample logits (w_sb = E) else 1 (w_sb = 0: shared across the batch)."""
+    edges = logits.shape[-1]
+    samples = logits.shape[0] if logits.dim() == 2 else 1
+    w = torch.zeros((samples, edges), dtype=acc_dtype, device=logits.device)
+    if samples and edges and nodes:
+        block_b = min(triton.next_power_of_2(samples), _MAX_BLOCK_B)
+        _edge_weights_kernel[(nodes, triton.cdiv(samples, block_b))](
+            logits, w, rowptr, samples, edges, edges if logits.dim() == 2 else 0, CT=ct,
+            BLOCK_B=block_b)
+    return w, edges if logits.dim() == 2 else 0
+
+
 def _block_f(features):
     return min(triton.next_power_of_2(max(features, 1)), _MAX_BLOCK_F)
+
+
+def _num_warps(block_f):
+    """Four features a thread: 16-byte loads and stores in fp32 (BLOCK_F=256: 2 warps)."""
+    return max(1, block_f // 128)
 
 
 def aggregate_forward(h_self, h_neigh, logits, bias, rowptr, col, t_rowptr, t_col, perm,
@@ -222,14 +235,15 @@ def aggregate_forward(h_self, h_neigh, logits, bias, rowptr, col, t_rowptr, t_co
     out = torch.empty((batch, nodes, features), dtype=h_self.dtype, device=h_self.device)
     if out.numel() == 0:
         return out
-    _, ct = _compute_types(h_self.dtype)
+    acc_dtype, ct = _compute_types(h_self.dtype)
+    w, w_sb = _edge_weights(logits, rowptr, nodes, ct, acc_dtype)
     block_f = _block_f(features)
     _forward_kernel[(batch * nodes, triton.cdiv(features, block_f))](
-        h_self, h_neigh, logits, bias.contiguous() if bias is not None else h_self, out,
+        h_self, h_neigh, w, bias.contiguous() if bias is not None else h_self, out,
         rowptr, col, t_rowptr, t_col, perm, nodes, features, edges,
-        h_self.stride(0), h_self.stride(1), h_neigh.stride(0), h_neigh.stride(1),
-        edges if logits.dim() == 2 else 0,
-        HAS_BIAS=bias is not None, BY_ROWS=not transposed, CT=ct, BLOCK_F=block_f)
+        h_self.stride(0), h_self.stride(1), h_neigh.stride(0), h_neigh.stride(1), w_sb,
+        HAS_BIAS=bias is not None, BY_ROWS=not transposed, CT=ct, BLOCK_F=block_f,
+        num_warps=_num_warps(block_f))
     return out
 
 
@@ -260,20 +274,21 @@ def aggregate_backward(grad_out, h_self, h_neigh, logits, rowptr, col, t_rowptr,
     da = torch.zeros((tiles, batch, edges), dtype=acc_dtype, device=device)
     bias_part = torch.empty((groups, features) if bias_grad else (0,), dtype=acc_dtype,
                             device=device)
-    lg_sb = edges if per_sample else 0
+    w, w_sb = _edge_weights(logits, rowptr, nodes, ct, acc_dtype)
     _backward_nodes_kernel[(groups, tiles)](
-        grad_out, h_self, h_neigh, logits, grad_self, grad_neigh, da, bias_part,
+        grad_out, h_self, h_neigh, w, grad_self, grad_neigh, da, bias_part,
         rowptr, col, t_rowptr, t_col, perm, batch, nodes, features, edges,
         grad_out.stride(0), grad_out.stride(1), h_self.stride(0), h_self.stride(1),
-        h_neigh.stride(0), h_neigh.stride(1), lg_sb,
-        BIAS=bias_grad, BY_ROWS=transposed, CT=ct, UNITS=_UNITS, BLOCK_F=block_f)
+        h_neigh.stride(0), h_neigh.stride(1), w_sb,
+        BIAS=bias_grad, BY_ROWS=transposed, CT=ct, UNITS=_UNITS, BLOCK_F=block_f,
+        num_warps=_num_warps(block_f))
 
     block_b = min(triton.next_power_of_2(batch), _MAX_BLOCK_B)
     b_blocks = triton.cdiv(batch, block_b)
     logit_part = torch.empty((0,) if per_sample else (b_blocks, edges), dtype=acc_dtype,
                              device=device)
     _backward_rows_kernel[(nodes, b_blocks)](
-        logits, da, grad_logits, logit_part, rowptr, batch, edges, lg_sb,
+        w, da, grad_logits, logit_part, rowptr, batch, edges, w_sb,
         PER_SAMPLE=per_sample, N_TILES=tiles, CT=ct, BLOCK_B=block_b)
     if not per_sample and edges:
         _column_sum_kernel[(triton.cdiv(edges, _BLOCK_C),)](

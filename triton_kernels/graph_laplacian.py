@@ -2,8 +2,8 @@
 
 Same contract as the C++ op `landmark_kernels::graph_laplacian` and the same formula as
 csrc/graph_csr.h `laplacian_entry`: one program per (sample b, node i), a vector over the D
-coordinates, a gather over node i's CSR row (L) or transposed-CSR column (Lᵀ); a node without
-out-edges keeps Δ_i = x_i. Every index read is range-guarded.
+coordinates (one warp: D is 2 or 3), a gather over node i's CSR row (L) or transposed-CSR
+column (Lᵀ); a node without out-edges keeps Δ_i = x_i. Every index read is range-guarded.
 """
 
 import torch
@@ -63,5 +63,5 @@ def graph_laplacian(x, rowptr, col, t_rowptr, t_col, transpose):
     ct = tl.float64 if x.dtype == torch.float64 else tl.float32
     _laplacian_kernel[(batch * nodes,)](
         x, out, rowptr, col, t_rowptr, t_col, nodes, dims, col.shape[0],
-        TRANSPOSE=bool(transpose), CT=ct, BLOCK_D=triton.next_power_of_2(dims))
+        TRANSPOSE=bool(transpose), CT=ct, BLOCK_D=triton.next_power_of_2(dims), num_warps=1)
     return out

@@ -2,17 +2,21 @@
 // cpu/graph_aggregate.cpp, with the traversal of graph_csr.h.
 //
 // One warp per (sample b, node) "unit"; each lane owns 4 consecutive features of every 128, so a
-// warp reads whole 512-byte rows (fp32) with 16-byte loads. A node's gather list is walked 32
+// warp reads whole 512-byte rows (fp32) with 16-byte loads (kVec4: every row aligned and F % 4
+// == 0, else a one-chunk scalar fallback, instantiated apart so that neither carries the other's
+// code in its edge loop). A node's gather list is walked 32
 // entries at a time: lane j resolves entry j (its neighbour, edge id and softmax weight — for
 // transposed lists the weight needs the softmax of the neighbour's own row, so the 32 rows are
 // normalised in parallel), then the warp broadcasts them with shuffles.
 //   forward_kernel: out[b,o] = bias + Σ a·(self ? h_self[b,o] : h_neigh[b,other]).
-//   backward_nodes_kernel (opposite list): grad_h_neigh[b,s] = Σ a·grad_out[b,o],
-//     grad_h_self[b,s] = a_ss·grad_out[b,s], da[b,k] = <grad_out[b,o], x_s> (warp-shuffle
-//     sum, written by lane 0, which alone owns edge k of sample b: no atomics), and the bias
+//   backward_nodes_kernel (opposite list): grad_h_neigh[b,s] = Σ_{o≠s} a·grad_out[b,o],
+//     grad_h_self[b,s] = a_ss·grad_out[b,s], da[p,b,k] = <grad_out[b,o], x_s> over the features
+//     of pass p (warp-shuffle sum, stored by lane 0, which alone owns edge k of sample b: no
+//     atomics, and no read-modify-write that would stall the edge loop), and the bias
 //     partial sum of each block (its warps' rows of grad_out, added in smem in warp order).
-//   backward_rows_kernel: one warp per (CSR row, 32 samples), a lane per sample: the softmax
-//     backward de = a·(da − Σ_row a·da); per-sample logits get de, shared logits the warp's
+//   backward_rows_kernel: one warp per (CSR row, 32 samples), a lane per sample: da summed over
+//     the passes in order, the softmax backward de = a·(da − Σ_row a·da); per-sample logits get
+//     de, shared logits the warp's
 //     fixed-order shuffle sum.
 //   column_sums_kernel: fixed-order column sums of the bias and shared-logit partials.
 // No float atomics anywhere: the same inputs give the same bits on every run.
@@ -56,11 +60,13 @@ struct Feat {
   }
 };
 
-// The ≤ 4 features of a lane at f (n of them valid), in the compute type.
-template <typename T, typename scalar_t>
-__device__ __forceinline__ Vec4<T> load4(const scalar_t* p, int64_t f, int n, bool vec) {
-  Vec4<T> out;
-  if (vec && n == kVec) {
+// The ≤ 4 features of a lane at f (n of them valid), in the compute type. kVec4: one vector
+// access (n is 0 or 4 there).
+template <bool kVec4, typename T, typename scalar_t>
+__device__ __forceinline__ Vec4<T> load4(const scalar_t* p, int64_t f, int n) {
+  Vec4<T> out{};
+  if (kVec4) {
+    if (n != kVec) return out;
     const Vec4<scalar_t> raw = *reinterpret_cast<const Vec4<scalar_t>*>(p + f);
 #pragma unroll
     for (int i = 0; i < kVec; ++i) out.v[i] = T(raw.v[i]);
@@ -71,9 +77,10 @@ __device__ __forceinline__ Vec4<T> load4(const scalar_t* p, int64_t f, int n, bo
   return out;
 }
 
-template <typename scalar_t, typename T>
-__device__ __forceinline__ void store4(scalar_t* p, int64_t f, int n, bool vec, const Vec4<T>& x) {
-  if (vec && n == kVec) {
+template <bool kVec4, typename scalar_t, typename T>
+__device__ __forceinline__ void store4(scalar_t* p, int64_t f, int n, const Vec4<T>& x) {
+  if (kVec4) {
+    if (n != kVec) return;
     Vec4<scalar_t> raw;
 #pragma unroll
     for (int i = 0; i < kVec; ++i) raw.v[i] = scalar_t(x.v[i]);
@@ -106,15 +113,15 @@ struct Args {
   using T = at::opmath_type<scalar_t>;
   CsrView g;
   int64_t batch, nodes, features, units;
+  int64_t passes;  // backward: feature passes, the leading dimension of da
   bool per_sample;
-  bool vec;  // every row start 16-byte aligned and features % 4 == 0
   const scalar_t* logits;
   Feat<scalar_t> h_self, h_neigh, grad_out;
   const scalar_t* bias;
   scalar_t* out;
   scalar_t* grad_self;
   scalar_t* grad_neigh;
-  T* da;            // (B,E)
+  T* da;            // (passes,B,E)
   T* bias_partial;  // (blocks, F) or nullptr
 };
 
@@ -139,8 +146,10 @@ __device__ __forceinline__ Entry resolve_entry(const Args<scalar_t>& a, bool by_
   return {e.other, e.edge};
 }
 
-template <typename scalar_t, int kChunks>
-__global__ void __launch_bounds__(kThreads) forward_kernel(const Args<scalar_t> a, bool by_rows) {
+// At most 64 registers in fp32/fp16/bf16: four blocks (32 warps) a SM.
+template <typename scalar_t, int kChunks, bool kVec4>
+__global__ void __launch_bounds__(kThreads, sizeof(scalar_t) <= 4 ? 4 : 2)
+    forward_kernel(const Args<scalar_t> a, bool by_rows) {
   using T = at::opmath_type<scalar_t>;
   const int lane = threadIdx.x % 32;
   const int64_t u = int64_t(blockIdx.x) * kWarps + threadIdx.x / 32;
@@ -156,7 +165,7 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(const Args<scalar_t> 
 #pragma unroll
     for (int c = 0; c < kChunks; ++c) {
       const int64_t f = lane_feature(f0, c, lane);
-      acc[c] = a.bias ? load4<T>(a.bias, f, valid_count(f, a.features), false) : Vec4<T>{};
+      acc[c] = a.bias ? load4<false, T>(a.bias, f, valid_count(f, a.features)) : Vec4<T>{};
     }
     for (int64_t w0 = t0; w0 < t1; w0 += 32) {
       T my_weight;
@@ -170,7 +179,7 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(const Args<scalar_t> 
 #pragma unroll
         for (int c = 0; c < kChunks; ++c) {
           const int64_t f = lane_feature(f0, c, lane);
-          const Vec4<T> x = load4<T>(src, f, valid_count(f, a.features), a.vec);
+          const Vec4<T> x = load4<kVec4, T>(src, f, valid_count(f, a.features));
 #pragma unroll
           for (int i = 0; i < kVec; ++i) acc[c].v[i] += w * x.v[i];
         }
@@ -179,26 +188,32 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(const Args<scalar_t> 
 #pragma unroll
     for (int c = 0; c < kChunks; ++c) {
       const int64_t f = lane_feature(f0, c, lane);
-      store4(a.out + u * a.features, f, valid_count(f, a.features), a.vec, acc[c]);
+      store4<kVec4>(a.out + u * a.features, f, valid_count(f, a.features), acc[c]);
     }
   }
 }
 
-// Two blocks per SM at most 128 registers a thread: no spills in fp32/fp16/bf16 (ptxas -v).
-template <typename scalar_t, int kChunks>
-__global__ void __launch_bounds__(kThreads, 2)
+// At most 80 registers in fp32/fp16/bf16: three blocks (24 warps) a SM (ptxas -v: 28 bytes of
+// spills, outside the edge loop); with two (108 registers) too few loads were in flight for the
+// memory floor at F = 1024.
+template <typename scalar_t, int kChunks, bool kVec4>
+__global__ void __launch_bounds__(kThreads, sizeof(scalar_t) <= 4 ? 3 : 2)
     backward_nodes_kernel(const Args<scalar_t> a, bool by_rows) {
   using T = at::opmath_type<scalar_t>;
   // The bias partial of the pass: each warp sums its rows of grad_out in its own slots (shared
   // memory rather than registers, which the gather loop needs), then the warps' sums are added
   // in warp order.
   __shared__ Vec4<T> bias_rows[kWarps][kChunks * 32];
+  // h_neigh[b,s] of the pass, each lane's own slots (no sync): in registers it left room for
+  // only two of the four grad_out loads of an edge in flight at 80 registers.
+  __shared__ Vec4<T> x_rows[kWarps][kChunks * 32];
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int64_t stride = int64_t(gridDim.x) * kWarps;
   const int64_t first = int64_t(blockIdx.x) * kWarps + warp;
   const int64_t edges = a.g.edges;
 
   for (int64_t f0 = 0; f0 < a.features; f0 += kChunks * kLanesSpan) {
+    T* const da_pass = a.da + f0 / (kChunks * kLanesSpan) * a.batch * edges;
 #pragma unroll
     for (int c = 0; c < kChunks; ++c) bias_rows[warp][c * 32 + lane] = Vec4<T>{};
     for (int64_t u = first; u < a.units; u += stride) {
@@ -207,14 +222,31 @@ __global__ void __launch_bounds__(kThreads, 2)
       const RowSoftmax<T> own = by_rows ? row_softmax<T>(lg, a.g, s) : RowSoftmax<T>{};
       int64_t t0, t1;
       list_range(by_rows ? a.g.rowptr : a.g.t_rowptr, s, edges, &t0, &t1);
-      Vec4<T> x_neigh[kChunks], acc[kChunks];
+      // The self edge (the diagonal, which reads h_self) is kept out of the edge loop, whose
+      // live registers are then acc and one grad_out row: its score <grad_out[b,s],
+      // h_self[b,s]> first (that grad_out row also goes to the bias partial), its weight summed
+      // in the loop, grad_h_self = a_ss·grad_out[b,s] after it.
+      const scalar_t* const g_row = a.grad_out.row(b, s);
+      Vec4<T> acc[kChunks];
+      T self_dot = T(0);
 #pragma unroll
       for (int c = 0; c < kChunks; ++c) {
         const int64_t f = lane_feature(f0, c, lane);
-        x_neigh[c] = load4<T>(a.h_neigh.row(b, s), f, valid_count(f, a.features), a.vec);
+        const int n = valid_count(f, a.features);
+        const Vec4<T> g = load4<kVec4, T>(g_row, f, n);
+        const Vec4<T> x = load4<kVec4, T>(a.h_self.row(b, s), f, n);
+#pragma unroll
+        for (int i = 0; i < kVec; ++i) self_dot += g.v[i] * x.v[i];
+        if (a.bias_partial != nullptr) {
+#pragma unroll
+          for (int i = 0; i < kVec; ++i) bias_rows[warp][c * 32 + lane].v[i] += g.v[i];
+        }
+        x_rows[warp][c * 32 + lane] = load4<kVec4, T>(a.h_neigh.row(b, s), f, n);
         acc[c] = Vec4<T>{};
       }
-      bool wrote_self = false;
+      self_dot = warp_sum(self_dot);
+      T self_weight = T(0);
+      bool has_self = false;
       for (int64_t w0 = t0; w0 < t1; w0 += 32) {
         T my_weight;
         const Entry mine = resolve_entry(a, by_rows, lg, own, w0 + lane, t1, &my_weight);
@@ -224,42 +256,44 @@ __global__ void __launch_bounds__(kThreads, 2)
           const int64_t edge = __shfl_sync(kFullMask, mine.edge, j);
           const T w = __shfl_sync(kFullMask, my_weight, j);
           if (other < 0) continue;  // warp-uniform
-          const bool self = other == s;
-          T dot = T(0);
+          T dot = self_dot;
+          if (other == s) {  // warp-uniform
+            self_weight += w;
+            has_self = true;
+          } else {
+            dot = T(0);
+            Vec4<T> g[kChunks];  // all loads first: kChunks of them in flight
 #pragma unroll
-          for (int c = 0; c < kChunks; ++c) {
-            const int64_t f = lane_feature(f0, c, lane);
-            const int n = valid_count(f, a.features);
-            const Vec4<T> g = load4<T>(a.grad_out.row(b, other), f, n, a.vec);
-            const Vec4<T> x = self ? load4<T>(a.h_self.row(b, s), f, n, a.vec) : x_neigh[c];
-            Vec4<T> gs;
-#pragma unroll
-            for (int i = 0; i < kVec; ++i) {
-              dot += g.v[i] * x.v[i];
-              acc[c].v[i] += self ? T(0) : w * g.v[i];
-              gs.v[i] = w * g.v[i];
+            for (int c = 0; c < kChunks; ++c) {
+              const int64_t f = lane_feature(f0, c, lane);
+              g[c] = load4<kVec4, T>(a.grad_out.row(b, other), f, valid_count(f, a.features));
             }
-            if (self) store4(a.grad_self + u * a.features, f, n, a.vec, gs);
+#pragma unroll
+            for (int c = 0; c < kChunks; ++c) {
+              const Vec4<T> x = x_rows[warp][c * 32 + lane];
+#pragma unroll
+              for (int i = 0; i < kVec; ++i) {
+                dot += g[c].v[i] * x.v[i];
+                acc[c].v[i] += w * g[c].v[i];
+              }
+            }
+            dot = warp_sum(dot);
           }
-          wrote_self |= self;
-          dot = warp_sum(dot);
-          if (lane == 0) {
-            T* slot = a.da + b * edges + edge;
-            *slot = f0 == 0 ? dot : *slot + dot;
-          }
+          if (lane == 0) da_pass[b * edges + edge] = dot;
         }
       }
 #pragma unroll
       for (int c = 0; c < kChunks; ++c) {
         const int64_t f = lane_feature(f0, c, lane);
         const int n = valid_count(f, a.features);
-        store4(a.grad_neigh + u * a.features, f, n, a.vec, acc[c]);
-        if (!wrote_self) store4(a.grad_self + u * a.features, f, n, a.vec, Vec4<T>{});
-        if (a.bias_partial != nullptr) {
-          const Vec4<T> g = load4<T>(a.grad_out.row(b, s), f, n, a.vec);
+        store4<kVec4>(a.grad_neigh + u * a.features, f, n, acc[c]);
+        Vec4<T> gs{};
+        if (has_self) {  // warp-uniform; the row was read before the loop (a cache hit)
+          gs = load4<kVec4, T>(g_row, f, n);
 #pragma unroll
-          for (int i = 0; i < kVec; ++i) bias_rows[warp][c * 32 + lane].v[i] += g.v[i];
+          for (int i = 0; i < kVec; ++i) gs.v[i] *= self_weight;
         }
+        store4<kVec4>(a.grad_self + u * a.features, f, n, gs);
       }
     }
     if (a.bias_partial != nullptr) {  // block-uniform
@@ -292,13 +326,19 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t edges = a.g.edges;
   const scalar_t* lg = a.logits + (a.per_sample && active ? b * edges : 0);
   const T* da = a.da + (active ? b : 0) * edges;
+  const int64_t pass_stride = a.batch * edges;
+  auto da_of = [&](int64_t k) {  // the passes' partials in pass order
+    T sum = T(0);
+    for (int64_t p = 0; p < a.passes; ++p) sum += da[p * pass_stride + k];
+    return sum;
+  };
   int64_t k0, k1;
   list_range(a.g.rowptr, r, edges, &k0, &k1);
   const RowSoftmax<T> sm = row_softmax<T>(lg, a.g, r);
   T row_dot = T(0);
-  for (int64_t k = k0; k < k1; ++k) row_dot += sm.weight(T(lg[k])) * da[k];
+  for (int64_t k = k0; k < k1; ++k) row_dot += sm.weight(T(lg[k])) * da_of(k);
   for (int64_t k = k0; k < k1; ++k) {
-    const T de = active ? sm.weight(T(lg[k])) * (da[k] - row_dot) : T(0);
+    const T de = active ? sm.weight(T(lg[k])) * (da_of(k) - row_dot) : T(0);
     if (a.per_sample) {
       if (active) grad_logits[b * edges + k] = scalar_t(de);
     } else {
@@ -371,12 +411,27 @@ Args<scalar_t> make_args(const AggregateProblem& p) {
   return a;
 }
 
-// Chunks of 128 features per pass: registers for up to 512 features per lane group.
-template <typename F>
-void with_chunks(int64_t features, F&& launch) {
-  if (features <= kLanesSpan) return launch(std::integral_constant<int, 1>{});
-  if (features <= 2 * kLanesSpan) return launch(std::integral_constant<int, 2>{});
-  launch(std::integral_constant<int, 4>{});
+// Chunks of 128 features per pass: registers for up to 512 features per lane group (256 in
+// double, whose backward tables would pass the 48 KB of static shared memory); the scalar
+// fallback (odd F, unaligned rows) keeps one.
+template <typename scalar_t, typename F>
+void with_chunks(int64_t features, bool vec, F&& launch) {
+  using std::integral_constant;
+  constexpr bool wide = sizeof(at::opmath_type<scalar_t>) > 4;
+  if (!vec) return launch(integral_constant<int, 1>{}, std::false_type{});
+  if (features <= kLanesSpan) return launch(integral_constant<int, 1>{}, std::true_type{});
+  if (wide || features <= 2 * kLanesSpan)
+    return launch(integral_constant<int, 2>{}, std::true_type{});
+  if constexpr (!wide) launch(integral_constant<int, 4>{}, std::true_type{});
+}
+
+// Features one pass covers (see with_chunks).
+template <typename scalar_t>
+int64_t pass_features(int64_t features, bool vec) {
+  int64_t width = 0;
+  with_chunks<scalar_t>(features, vec,
+                        [&](auto chunks, auto) { width = decltype(chunks)::value * kLanesSpan; });
+  return width;
 }
 
 template <typename scalar_t>
@@ -384,13 +439,13 @@ void launch_forward(const AggregateProblem& p, bool transposed, const at::Tensor
   Args<scalar_t> a = make_args<scalar_t>(p);
   a.bias = p.bias.defined() ? p.bias.const_data_ptr<scalar_t>() : nullptr;
   a.out = out.mutable_data_ptr<scalar_t>();
-  a.vec = vectorizable<scalar_t>(p.features, {&p.h_self, &p.h_neigh, &out});
+  const bool vec = vectorizable<scalar_t>(p.features, {&p.h_self, &p.h_neigh, &out});
   if (a.units == 0 || p.features == 0) return;
   const int64_t blocks = (a.units + kWarps - 1) / kWarps;
   TORCH_CHECK(blocks <= INT32_MAX, "graph_relational_aggregate: B·N too large");
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
-  with_chunks(p.features, [&](auto chunks) {
-    forward_kernel<scalar_t, decltype(chunks)::value>
+  with_chunks<scalar_t>(p.features, vec, [&](auto chunks, auto vec4) {
+    forward_kernel<scalar_t, decltype(chunks)::value, decltype(vec4)::value>
         <<<static_cast<int>(blocks), kThreads, 0, stream>>>(a, !transposed);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
@@ -412,18 +467,22 @@ void launch_backward(const at::Tensor& grad_out_in, const AggregateProblem& p, b
     return;
   }
   const int64_t node_blocks = std::min((a.units + kWarps - 1) / kWarps, kMaxNodeBlocks);
-  at::Tensor da = at::zeros({p.batch, edges}, acc_options);
+  const bool vec = vectorizable<scalar_t>(p.features,
+                                          {&p.h_self, &p.h_neigh, &grad_out, &grad_self,
+                                           &grad_neigh});
+  const int64_t width = pass_features<scalar_t>(p.features, vec);
+  a.passes = (p.features + width - 1) / width;
+  // Zeros: an entry of an edge that a corrupt graph leaves out of its lists reads as 0.
+  at::Tensor da = at::zeros({a.passes, p.batch, edges}, acc_options);
   at::Tensor bias_partial = at::empty({with_bias ? node_blocks : 0, p.features}, acc_options);
   a.grad_out = feat_of<scalar_t>(grad_out);
   a.grad_self = grad_self.mutable_data_ptr<scalar_t>();
   a.grad_neigh = grad_neigh.mutable_data_ptr<scalar_t>();
   a.da = da.mutable_data_ptr<T>();
   a.bias_partial = with_bias ? bias_partial.mutable_data_ptr<T>() : nullptr;
-  a.vec = vectorizable<scalar_t>(p.features,
-                                 {&p.h_self, &p.h_neigh, &grad_out, &grad_self, &grad_neigh});
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
-  with_chunks(p.features, [&](auto chunks) {
-    backward_nodes_kernel<scalar_t, decltype(chunks)::value>
+  with_chunks<scalar_t>(p.features, vec, [&](auto chunks, auto vec4) {
+    backward_nodes_kernel<scalar_t, decltype(chunks)::value, decltype(vec4)::value>
         <<<static_cast<int>(node_blocks), kThreads, 0, stream>>>(a, transposed);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
