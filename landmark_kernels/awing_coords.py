@@ -122,7 +122,7 @@ def _triton_kernel():
 
 
 def _triton_stages_kernel():
-    from triton_kernels.awing_loss_from_coords import awing_loss_from_coords_stages as kernel
+    from .triton_kernels.awing_loss_from_coords import awing_loss_from_coords_stages as kernel
     return kernel
 
 
