@@ -17,7 +17,7 @@ from .harness import Case, Impl, compiled, ours
 def shapes(device, size):
     """(B, K, H, W) heatmap shapes: 99 channels (98 + the boundary map) in --quick."""
     if size == "smoke":
-        return [(2, 5, 16, 16)]
+        return [(2, 5, 16, 16), (1, 3, 12, 12)]  # two: each case binds its own tensors
     batch = {"quick": 2, "full": 8}[size] if device.type == "cpu" else \
         {"quick": 16, "full": 32}[size]
     return [(batch, k, 64, 64) for k in ((99,) if size == "quick" else (69, 99))]
@@ -57,7 +57,9 @@ def _official(pred, target, device):
 
 def cases(device, size):
     result = []
-    for shape in shapes(device, size):
+
+    def one(shape):  # per shape: the closures bind its own tensors
+        cases = []
         _, target, pred = heatmap_pair(shape, device)
         grad = torch.empty_like(pred)
         impls = ours("lk.awing_loss", lambda b: lk.awing_loss(pred, target, backend=b), device)
@@ -70,10 +72,14 @@ def cases(device, size):
             Impl("floor: copy 12 B/px", "floor", lambda: torch.add(pred.detach(), target,
                                                                    out=grad)),
         ]
-        result.append(Case("awing", "B={} K={} {}×{}".format(*shape), impls, leaves=(pred,),
-                           bytes=12 * pred.numel(), notes=_NOTES))
-        result.append(stacks_case("awing", lk.awing_loss, pred, (target,), device,
-                                  target_bytes=4))
+        cases.append(Case("awing", "B={} K={} {}×{}".format(*shape), impls, leaves=(pred,),
+                          bytes=12 * pred.numel(), notes=_NOTES))
+        cases.append(stacks_case("awing", lk.awing_loss, pred, (target,), device,
+                                 target_bytes=4))
+        return cases
+
+    for shape in shapes(device, size):
+        result += one(shape)
     return result
 
 

@@ -44,7 +44,9 @@ def _public(pred, target, coords_np, device):
 
 def cases(device, size):
     result = []
-    for shape in shapes(device, size):
+
+    def one(shape):  # per shape: the closures bind its own tensors
+        cases = []
         h, w = shape[-2:]
         coords, target, pred = heatmap_pair(shape, device)
         grad = torch.empty_like(pred)
@@ -60,8 +62,12 @@ def cases(device, size):
             *_public(pred, target, coords.cpu().numpy(), device),
             Impl("floor: copy 8 B/px", "floor", lambda: torch.mul(pred.detach(), 2.0, out=grad)),
         ]
-        result.append(Case("awing_from_coords", "B={} K={} {}×{}".format(*shape), impls,
-                           leaves=(pred,), bytes=8 * pred.numel()))
-        result.append(stacks_case("awing_from_coords", lk.awing_loss_from_coords, pred,
-                                  (coords, SIGMA), device, target_bytes=0))
+        cases.append(Case("awing_from_coords", "B={} K={} {}×{}".format(*shape), impls,
+                          leaves=(pred,), bytes=8 * pred.numel()))
+        cases.append(stacks_case("awing_from_coords", lk.awing_loss_from_coords, pred,
+                                 (coords, SIGMA), device, target_bytes=0))
+        return cases
+
+    for shape in shapes(device, size):
+        result += one(shape)
     return result

@@ -17,7 +17,7 @@ from .harness import Case, Impl, compiled, ours
 def shapes(device, size):
     """(B, N) pairs: the users' batch sizes, 68 and 98 landmarks."""
     if size == "smoke":
-        return [(2, 68)]
+        return [(2, 68), (3, 5)]
     batch = 64 if device.type == "cpu" else 256
     return [(batch, n) for n in ((98,) if size == "quick" else (68, 98))]
 
@@ -42,7 +42,9 @@ def coord_case(op, batch, n, pred, target, impls, extra_leaves=()):
 
 def _pointwise(op, lk_fn, ref_fn, public_name, public_fn, device, size):
     result = []
-    for batch, n in shapes(device, size):
+
+    def one(batch, n):  # per shape: the closures bind its own tensors
+        cases = []
         pred, target, _ = coord_inputs(batch, n, device, 256.0)
         impls = ours(f"lk.{op}_loss", lambda b: lk_fn(pred, target, backend=b), device) + [
             Impl("eager reference", "baseline", lambda: ref_fn(pred, target)),
@@ -50,7 +52,11 @@ def _pointwise(op, lk_fn, ref_fn, public_name, public_fn, device, size):
             Impl(f"{public_code.MMPOSE} {public_name}", "baseline",
                  lambda: public_fn(pred, target)),
         ]
-        result.append(coord_case(op, batch, n, pred, target, impls))
+        cases.append(coord_case(op, batch, n, pred, target, impls))
+        return cases
+
+    for item in shapes(device, size):
+        result += one(*item)
     return result
 
 
@@ -67,7 +73,9 @@ def soft_wing(device, size):
 
 def acr(device, size):
     result = []
-    for batch, n in shapes(device, size):
+
+    def one(batch, n):  # per shape: the closures bind its own tensors
+        cases = []
         pred, target, g = coord_inputs(batch, n, device, 1.0)  # ACR's Δ ≈ 1 scale
         phi = torch.rand(batch, n, 2, device=device, generator=g)
         impls = ours("lk.acr_loss", lambda b: lk.acr_loss(pred, target, phi, backend=b),
@@ -77,13 +85,19 @@ def acr(device, size):
             Impl("official ACR (TensorFlow code, restated)", "baseline",
                  lambda: public_code.official_acr(pred, target, phi)),
         ]
-        result.append(coord_case("acr", batch, n, pred, target, impls))
+        cases.append(coord_case("acr", batch, n, pred, target, impls))
+        return cases
+
+    for item in shapes(device, size):
+        result += one(*item)
     return result
 
 
 def pfld(device, size):
     result = []
-    for batch, n in shapes(device, size):
+
+    def one(batch, n):  # per shape: the closures bind its own tensors
+        cases = []
         pred, target, g = coord_inputs(batch, n, device, 1.0)
         angles_target = torch.randn(batch, 3, device=device, generator=g)
         angles = (angles_target + 0.1 * torch.randn(batch, 3, device=device, generator=g)
@@ -99,6 +113,10 @@ def pfld(device, size):
                      attribute_gt, target.flatten(1), angles_target, angles, pred.flatten(1),
                      batch)[0]),
         ]
-        result.append(coord_case("pfld", batch, n, pred, target, impls,
-                                 extra_leaves=(angles,)))
+        cases.append(coord_case("pfld", batch, n, pred, target, impls,
+                                extra_leaves=(angles,)))
+        return cases
+
+    for item in shapes(device, size):
+        result += one(*item)
     return result

@@ -24,7 +24,7 @@ from .harness import Case, Impl, compiled, ours
 def shapes(device, size):
     """(B, F, transposed) triples."""
     if size == "smoke":
-        return [(2, 8, False)]
+        return [(2, 8, False), (3, 4, True)]
     if size == "quick":
         return [(32, 256, False)]
     if device.type == "cpu":
@@ -36,7 +36,9 @@ def graph(device, size):
     top3 = lk.LandmarkGraph.preset("wflw98_top3").to(device)
     mask = top3.dense_mask()
     result = []
-    for batch, features, transposed in shapes(device, size):
+
+    def one(batch, features, transposed):  # per shape: the closures bind its own tensors
+        cases = []
         g = torch.Generator(device=device).manual_seed(0)
 
         def rand(*shape):
@@ -64,9 +66,13 @@ def graph(device, size):
                  lambda: torch.stack(copied, out=floor_out)),
         ]
         kind = "DynamicGConv" if transposed else "SemGraphConv"
-        result.append(Case("graph", f"{kind} B={batch} N=98 F={features}", impls,
-                           leaves=(hs, hn, logits, bias), grad_out=grad_out,
-                           bytes=24 * hs.numel()))
+        cases.append(Case("graph", f"{kind} B={batch} N=98 F={features}", impls,
+                          leaves=(hs, hn, logits, bias), grad_out=grad_out,
+                          bytes=24 * hs.numel()))
+        return cases
+
+    for item in shapes(device, size):
+        result += one(*item)
     return result
 
 
@@ -74,7 +80,9 @@ def relative_location(device, size):
     edges = lk.LandmarkGraph.preset("wflw98", symmetric=False, self_loops=False).to(device)
     adj = edges.dense_mask().float()
     result = []
-    for batch, _ in coord_shapes(device, size):
+
+    def one(batch, _):  # per shape: the closures bind its own tensors
+        cases = []
         pred, target, _ = coord_inputs(batch, 98, device, 256.0)
         impls = ours("lk.relative_location_loss", lambda b: lk.relative_location_loss(
             pred, target, edges, backend=b), device) + [
@@ -85,5 +93,9 @@ def relative_location(device, size):
             Impl("official SDFL (dense Laplacian matmul + SoftWing)", "baseline",
                  lambda: public_code.sdfl_relative_location(pred, target, adj)),
         ]
-        result.append(coord_case("relative_location", batch, 98, pred, target, impls))
+        cases.append(coord_case("relative_location", batch, 98, pred, target, impls))
+        return cases
+
+    for item in coord_shapes(device, size):
+        result += one(*item)
     return result

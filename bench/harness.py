@@ -99,6 +99,11 @@ def measure(case, impl, device, size):
 
     probe = impl.run()
     differentiable = probe is not None and probe.requires_grad
+    if differentiable:  # the implementation computes on this case's tensors, not another's
+        probe.backward(case.grad_out)
+        if not any(t.grad is not None for t in case.leaves):
+            raise RuntimeError(f"{impl.name} of {case.op} {case.shape}: no gradient reached "
+                               "the case's tensors")
     del probe
     clear()
     result = {"fwd": stats(_samples(lambda _: impl.run(), device, size))}

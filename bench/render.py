@@ -19,14 +19,16 @@ SIGMA = 1.5
 def shapes(device, size):
     """(B, K, H, W) of the rendered heatmaps."""
     if size == "smoke":
-        return [(2, 5, 16, 16)]
+        return [(2, 5, 16, 16), (1, 3, 12, 12)]
     batch = {"quick": 2, "full": 8}[size] if device.type == "cpu" else 32
     return [(batch, k, 64, 64) for k in ((98,) if size == "quick" else (68, 98))]
 
 
 def render(device, size):
     result = []
-    for b, k, h, w in shapes(device, size):
+
+    def one(b, k, h, w):  # per shape: the closures bind its own tensors
+        cases = []
         g = torch.Generator(device=device).manual_seed(0)
         coords = torch.rand(b, k, 2, device=device, generator=g) * torch.tensor(
             [w - 1.0, h - 1.0], device=device)
@@ -45,5 +47,9 @@ def render(device, size):
                  ])).to(device)),
             Impl("floor: write 4 B/px", "floor", lambda: out.fill_(1.0)),
         ]
-        result.append(Case("render", f"B={b} K={k} {h}×{w}", impls, bytes=4 * out.numel()))
+        cases.append(Case("render", f"B={b} K={k} {h}×{w}", impls, bytes=4 * out.numel()))
+        return cases
+
+    for item in shapes(device, size):
+        result += one(*item)
     return result
