@@ -12,6 +12,7 @@ torch.stack of them, which autograd needs anyway) saves it.
 import torch
 
 from . import _validate
+from ._fused import keep_grad_private
 
 #: Stages per call (csrc/awing_loss.h kMaxStages): the CUDA kernels keep the stage weights in
 #: their launch arguments.
@@ -52,6 +53,34 @@ def stacked(pred):
                              f"{pred[0].device}, got pred[{i}] {tuple(stage.shape)} "
                              f"{stage.dtype} {stage.device}")
     return torch.stack(list(pred))
+
+
+def split(pred, stage_weights):
+    """(pred, stage, stage_weights) of a public AWing call: pred as one tensor ((S,B,K,H,W) for
+    several stages, a list stacked), the (B,K,H,W) tensor whose shape every stage has, and the
+    S weights (None for a single-stage pred, which takes no stage_weights)."""
+    if not is_multi_stage(pred):
+        if stage_weights is not None:
+            raise ValueError("stage_weights needs a multi-stage pred: (S,B,K,H,W) or a list of "
+                             "S (B,K,H,W)")
+        _validate.tensor("pred", pred, dim=4)
+        return pred, pred, None
+    stage_weights = stage_weights_of(len(pred), stage_weights)
+    pred = stacked(pred)
+    _validate.tensor("pred", pred, dim=5)
+    return pred, pred[0], stage_weights
+
+
+def call_fused(name, backend, pred, inputs, stage_weights, scalars):
+    """The loss of the fused op `name` — its multi-stage (`_stages`, when stage_weights is not
+    None) and Triton (`_triton`) variants as asked — on pred, the target inputs and the scalar
+    arguments; the dropped gradient output is kept private (see _fused.py)."""
+    name += ("_stages" if stage_weights is not None else "") + \
+        ("_triton" if backend == "triton" else "")
+    weights = () if stage_weights is None else (list(stage_weights),)
+    loss, grad = getattr(torch.ops.landmark_kernels, name)(pred, *inputs, *weights, *scalars)
+    keep_grad_private(grad)
+    return loss
 
 
 def check_stages(pred, stage_weights):

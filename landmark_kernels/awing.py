@@ -5,10 +5,9 @@ import math
 import torch
 
 from . import _backends, _validate, reference
-from ._fused import REDUCTION_CODES, keep_grad_private, register_fused_loss
-from ._stages import check_stages, is_multi_stage, stage_sum, stage_weights_of, stacked
+from ._fused import REDUCTION_CODES, register_fused_loss
+from ._stages import call_fused, check_stages, split, stage_sum
 
-_OPS = torch.ops.landmark_kernels
 _MAX_MAP_KERNEL = 31  # csrc/awing_loss.h kMaxMapKernel: the CUDA halo tile bound
 _REDUCTIONS = ("none", "mean", "sum")
 _LOG_T_MAX = 126 * math.log(2.0)
@@ -74,6 +73,16 @@ def _channel_weight(target_weight):
     return target_weight
 
 
+def public_target_weight(target_weight, pred, same_dtype):
+    """A public call's target_weight: per channel as the kernels take it, in pred's dtype
+    unless autocast casts everything later (same_dtype=False)."""
+    target_weight = _channel_weight(target_weight)
+    if isinstance(target_weight, torch.Tensor) and same_dtype \
+            and target_weight.dtype in _validate.FLOAT_DTYPES:
+        target_weight = target_weight.to(pred.dtype)
+    return target_weight
+
+
 def awing_loss(pred, target, *, alpha=2.1, omega=14.0, epsilon=1.0, theta=0.5,
                weight_map=True, map_weight=10.0, map_threshold=0.2, map_kernel=3,
                target_weight=None, reduction="mean", stage_weights=None, backend="auto"):
@@ -106,20 +115,9 @@ def awing_loss(pred, target, *, alpha=2.1, omega=14.0, epsilon=1.0, theta=0.5,
     (and factor 1 for its neighbours' map); pred = ±inf gives loss inf, gradient ±A.
     """
     _validate.choice("reduction", reduction, _REDUCTIONS)
-    multi_stage = is_multi_stage(pred)
-    if multi_stage:
-        stage_weights = stage_weights_of(len(pred), stage_weights)
-        pred = stacked(pred)
-    elif stage_weights is not None:
-        raise ValueError("stage_weights needs a multi-stage pred: (S,B,K,H,W) or a list of S "
-                         "(B,K,H,W)")
-    _validate.tensor("pred", pred, dim=5 if multi_stage else 4)
-    stage = pred[0] if multi_stage else pred
+    pred, stage, stage_weights = split(pred, stage_weights)
     same_dtype = not _validate.autocast_enabled(pred.device)
-    target_weight = _channel_weight(target_weight)
-    if isinstance(target_weight, torch.Tensor) and same_dtype \
-            and target_weight.dtype in _validate.FLOAT_DTYPES:
-        target_weight = target_weight.to(pred.dtype)
+    target_weight = public_target_weight(target_weight, pred, same_dtype)
     args = (stage, target, target_weight, alpha, omega, epsilon, theta,
             map_weight if weight_map else 0.0, map_threshold, map_kernel,
             REDUCTION_CODES[reduction], pred.requires_grad and torch.is_grad_enabled())
@@ -131,16 +129,10 @@ def awing_loss(pred, target, *, alpha=2.1, omega=14.0, epsilon=1.0, theta=0.5,
                 p, target, alpha=alpha, omega=omega, epsilon=epsilon, theta=theta,
                 weight_map=weight_map, map_weight=map_weight, map_threshold=map_threshold,
                 map_kernel=map_kernel, target_weight=target_weight, reduction=reduction)
-        return stage_sum(single, pred, stage_weights) if multi_stage else single(pred)
+        return single(pred) if stage_weights is None else stage_sum(single, pred, stage_weights)
     scalars = (*map(float, args[3:9]), int(map_kernel), *args[10:])
-    if multi_stage:
-        op = _OPS.awing_loss_stages_triton if backend == "triton" else _OPS.awing_loss_stages
-        loss, grad = op(pred, target, target_weight, list(stage_weights), *scalars)
-    else:
-        op = _OPS.awing_loss_triton if backend == "triton" else _OPS.awing_loss
-        loss, grad = op(pred, target, target_weight, *scalars)
-    keep_grad_private(grad)
-    return loss
+    return call_fused("awing_loss", backend, pred, (target, target_weight), stage_weights,
+                      scalars)
 
 
 def check_stages_op_args(pred, target, target_weight, stage_weights, *scalars, same_dtype=True):

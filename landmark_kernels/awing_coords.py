@@ -3,12 +3,11 @@
 import torch
 
 from . import _backends, _validate, reference
-from ._fused import REDUCTION_CODES, keep_grad_private, loss_dtype, register_fused_loss
-from .awing import _REDUCTIONS, check_awing_params, _channel_weight
-from ._stages import check_stages, is_multi_stage, stage_sum, stage_weights_of, stacked
+from ._fused import REDUCTION_CODES, loss_dtype, register_fused_loss
+from .awing import _REDUCTIONS, check_awing_params, public_target_weight
+from ._stages import call_fused, check_stages, split, stage_sum
 from .heatmaps import check_sigma
 
-_OPS = torch.ops.landmark_kernels
 
 
 def check_op_args(pred, coords, sigma, target_weight, alpha, omega, epsilon, theta, map_weight,
@@ -65,24 +64,13 @@ def awing_loss_from_coords(pred, coords, sigma, *, alpha=2.1, omega=14.0, epsilo
     Returns the loss in fp32 (fp64 for fp64 pred). No gradient flows to coords or sigma.
     """
     _validate.choice("reduction", reduction, _REDUCTIONS)
-    multi_stage = is_multi_stage(pred)
-    if multi_stage:
-        stage_weights = stage_weights_of(len(pred), stage_weights)
-        pred = stacked(pred)
-    elif stage_weights is not None:
-        raise ValueError("stage_weights needs a multi-stage pred: (S,B,K,H,W) or a list of S "
-                         "(B,K,H,W)")
-    _validate.tensor("pred", pred, dim=5 if multi_stage else 4)
-    stage = pred[0] if multi_stage else pred
+    pred, stage, stage_weights = split(pred, stage_weights)
     _validate.tensor("coords", coords, dim=3)
     same_dtype = not _validate.autocast_enabled(pred.device)
     compute = loss_dtype(pred.dtype)
     coords = coords.detach().to(compute)
     sigma = check_sigma(sigma, stage.shape[1], coords)
-    target_weight = _channel_weight(target_weight)
-    if isinstance(target_weight, torch.Tensor) and same_dtype \
-            and target_weight.dtype in _validate.FLOAT_DTYPES:
-        target_weight = target_weight.to(pred.dtype)
+    target_weight = public_target_weight(target_weight, pred, same_dtype)
     args = (stage, coords, sigma, target_weight, alpha, omega, epsilon, theta,
             map_weight if weight_map else 0.0, map_threshold, map_kernel,
             REDUCTION_CODES[reduction], pred.requires_grad and torch.is_grad_enabled())
@@ -94,18 +82,10 @@ def awing_loss_from_coords(pred, coords, sigma, *, alpha=2.1, omega=14.0, epsilo
                 p, coords, sigma, alpha=alpha, omega=omega, epsilon=epsilon, theta=theta,
                 weight_map=weight_map, map_weight=map_weight, map_threshold=map_threshold,
                 map_kernel=map_kernel, target_weight=target_weight, reduction=reduction)
-        return stage_sum(single, pred, stage_weights) if multi_stage else single(pred)
+        return single(pred) if stage_weights is None else stage_sum(single, pred, stage_weights)
     scalars = (*map(float, args[4:10]), int(map_kernel), *args[11:])
-    triton = backend == "triton"
-    if multi_stage:
-        op = _OPS.awing_loss_from_coords_stages_triton if triton \
-            else _OPS.awing_loss_from_coords_stages
-        loss, grad = op(pred, coords, sigma, target_weight, list(stage_weights), *scalars)
-    else:
-        op = _OPS.awing_loss_from_coords_triton if triton else _OPS.awing_loss_from_coords
-        loss, grad = op(pred, coords, sigma, target_weight, *scalars)
-    keep_grad_private(grad)
-    return loss
+    return call_fused("awing_loss_from_coords", backend, pred, (coords, sigma, target_weight),
+                      stage_weights, scalars)
 
 
 def check_stages_op_args(pred, coords, sigma, target_weight, stage_weights, *scalars,
