@@ -12,6 +12,7 @@
 #include "../awing_math.h"
 #include "../common.h"
 #include "cpu_math.h"  // CpuMath
+#include "isa.h"
 
 namespace landmark_kernels {
 
@@ -54,9 +55,10 @@ constexpr int64_t kChunk = 1024;
 // contracts it into an FMA. The loss map (reduction "none") holds the loss times map_scale (a
 // stage's weight); the returned sum does not.
 template <bool kWriteLoss, bool kWriteGrad, typename T, typename scalar_t, typename target_t>
-inline double plane_loss(const scalar_t* pred, const target_t* target, const T* y, const T* w,
-                        const T* factor, int64_t n, const AWingConsts<T>& c, T map_scale,
-                        T* loss_map, stored_grad_t<scalar_t>* grad) {
+LK_ALWAYS_INLINE double plane_loss(const scalar_t* pred, const target_t* target, const T* y,
+                                   const T* w, const T* factor, int64_t n,
+                                   const AWingConsts<T>& c, T map_scale, T* loss_map,
+                                   stored_grad_t<scalar_t>* grad) {
   double total = 0.0;
   for (int64_t start = 0; start < n; start += kChunk) {
     const int64_t stop = std::min(start + kChunk, n);
@@ -76,31 +78,41 @@ inline double plane_loss(const scalar_t* pred, const target_t* target, const T* 
   return total;
 }
 
-// The same loop compiled for AVX2+FMA (8 lanes instead of SSE2's 4, ~2x here), picked at run
-// time so that the library still runs on x86-64 CPUs without AVX2.
-#if defined(__x86_64__) && defined(__GNUC__)
+// The same loop compiled for AVX-512 and for AVX2+FMA, picked at run time (isa.h).
 template <bool kWriteLoss, bool kWriteGrad, typename T, typename scalar_t, typename target_t>
-__attribute__((target("avx2,fma"))) double plane_loss_avx2(
-    const scalar_t* pred, const target_t* target, const T* y, const T* w, const T* factor,
-    int64_t n, const AWingConsts<T>& c, T map_scale, T* loss_map,
-    stored_grad_t<scalar_t>* grad) {
+LK_TARGET_AVX512 double plane_loss_avx512(const scalar_t* pred, const target_t* target,
+                                          const T* y, const T* w, const T* factor, int64_t n,
+                                          const AWingConsts<T>& c, T map_scale, T* loss_map,
+                                          stored_grad_t<scalar_t>* grad) {
   return plane_loss<kWriteLoss, kWriteGrad>(pred, target, y, w, factor, n, c, map_scale,
                                             loss_map, grad);
 }
-inline const bool kHasAvx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#endif
 
 template <bool kWriteLoss, bool kWriteGrad, typename T, typename scalar_t, typename target_t>
-inline double plane_loss_dispatch(const scalar_t* pred, const target_t* target, const T* y, const T* w,
-                           const T* factor, int64_t n, const AWingConsts<T>& c,
-                           T map_scale, T* loss_map, stored_grad_t<scalar_t>* grad) {
-#if defined(__x86_64__) && defined(__GNUC__)
-  if (kHasAvx2)
-    return plane_loss_avx2<kWriteLoss, kWriteGrad>(pred, target, y, w, factor, n, c, map_scale,
-                                                   loss_map, grad);
-#endif
+LK_TARGET_AVX2 double plane_loss_avx2(const scalar_t* pred, const target_t* target, const T* y,
+                                      const T* w, const T* factor, int64_t n,
+                                      const AWingConsts<T>& c, T map_scale, T* loss_map,
+                                      stored_grad_t<scalar_t>* grad) {
   return plane_loss<kWriteLoss, kWriteGrad>(pred, target, y, w, factor, n, c, map_scale,
                                             loss_map, grad);
+}
+
+template <bool kWriteLoss, bool kWriteGrad, typename T, typename scalar_t, typename target_t>
+inline double plane_loss_dispatch(const scalar_t* pred, const target_t* target, const T* y,
+                                  const T* w, const T* factor, int64_t n,
+                                  const AWingConsts<T>& c, T map_scale, T* loss_map,
+                                  stored_grad_t<scalar_t>* grad) {
+  switch (cpu_isa()) {
+    case Isa::kAvx512:
+      return plane_loss_avx512<kWriteLoss, kWriteGrad>(pred, target, y, w, factor, n, c,
+                                                       map_scale, loss_map, grad);
+    case Isa::kAvx2:
+      return plane_loss_avx2<kWriteLoss, kWriteGrad>(pred, target, y, w, factor, n, c,
+                                                     map_scale, loss_map, grad);
+    default:
+      return plane_loss<kWriteLoss, kWriteGrad>(pred, target, y, w, factor, n, c, map_scale,
+                                                loss_map, grad);
+  }
 }
 
 // plane_loss for whichever outputs exist (loss_map / grad nullptr when not written); returns

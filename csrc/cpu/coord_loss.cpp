@@ -14,39 +14,58 @@
 
 #include "../coord_loss.h"
 #include "cpu_math.h"
+#include "isa.h"
 
 namespace landmark_kernels {
 namespace {
 
 constexpr int64_t kChunk = 1024;
-// Chunks per task: problems up to 16 Ki elements (B = 64, N = 98, D = 2 is 12.5 Ki) run on the
-// calling thread, where waking the pool would cost more than the work.
+// Chunks per task, from the cost of the element loss: problems up to 16 Ki elements of Wing or
+// SoftWing (B = 64, N = 98, D = 2 is 12.5 Ki) run on the calling thread, where waking the pool
+// would cost more than the work; ACR (a log, an exp and a log1p per element, ~4x) splits 4 Ki.
+template <typename Fn>
 constexpr int64_t kGrainChunks = 16;
+template <typename T>
+constexpr int64_t kGrainChunks<AcrFn<T>> = 4;
 
-// Values of a target_weight/phi tensor for the elements [start, start + n), as T: converted
-// one to one, or expanded from one value per landmark (D consecutive elements).
+// Values of a target_weight/phi tensor for the elements [start, start + n), as T: the tensor's
+// own memory where it holds them so (one T per element), else `buffer`, filled by converting
+// one to one or by expanding one value per landmark (D consecutive elements).
 template <typename T, typename scalar_t>
-void gather_chunk(const scalar_t* src, bool per_landmark, int64_t dims, int64_t start,
-                  int64_t n, T* out) {
+const T* chunk_values(const scalar_t* src, bool per_landmark, int64_t dims, int64_t start,
+                      int64_t n, T* buffer) {
   if (!per_landmark) {
-    for (int64_t i = 0; i < n; ++i) out[i] = T(src[start + i]);
-    return;
+    if constexpr (std::is_same_v<T, scalar_t>) return src + start;
+    for (int64_t i = 0; i < n; ++i) buffer[i] = T(src[start + i]);
+    return buffer;
   }
   int64_t landmark = start / dims, d = start % dims;
   for (int64_t i = 0; i < n; ++i) {
-    out[i] = T(src[landmark]);
+    buffer[i] = T(src[landmark]);
     if (++d == dims) {
       d = 0;
       ++landmark;
     }
   }
+  return buffer;
+}
+
+// How many values of phi lie outside [0, 1] (NaN included).
+template <typename scalar_t>
+int64_t count_bad_phi(const at::Tensor& phi) {
+  using T = at::opmath_type<scalar_t>;
+  const scalar_t* values = phi.const_data_ptr<scalar_t>();
+  int64_t bad = 0;
+  for (int64_t i = 0; i < phi.numel(); ++i) bad += !(T(values[i]) >= T(0) && T(values[i]) <= T(1));
+  return bad;
 }
 
 // The element loop of one chunk; every write goes to a buffer (scratch when the output is not
 // wanted) so the loop has no conditions and vectorises. Sums in T within the chunk.
 template <typename Fn, typename T, typename scalar_t, typename grad_t>
-LK_HD T chunk_loss(const Fn& fn, const scalar_t* pred, const scalar_t* target, const T* w,
-                   const T* phi, int64_t n, T grad_scale, T* loss, grad_t* grad) {
+LK_ALWAYS_INLINE T chunk_loss(const Fn& fn, const scalar_t* pred, const scalar_t* target,
+                              const T* w, const T* phi, int64_t n, T grad_scale, T* loss,
+                              grad_t* grad) {
   T sum = T(0);
 #pragma omp simd reduction(+ : sum)
   for (int64_t i = 0; i < n; ++i) {
@@ -60,29 +79,37 @@ LK_HD T chunk_loss(const Fn& fn, const scalar_t* pred, const scalar_t* target, c
   return sum;
 }
 
-// The same loop compiled for AVX2+FMA, picked at run time (the library still runs without AVX2).
-#if defined(__x86_64__) && defined(__GNUC__)
+// The same loop compiled for AVX-512 and for AVX2+FMA, picked at run time (isa.h).
 template <typename Fn, typename T, typename scalar_t, typename grad_t>
-__attribute__((target("avx2,fma"))) T chunk_loss_avx2(const Fn& fn, const scalar_t* pred,
-                                                      const scalar_t* target, const T* w,
-                                                      const T* phi, int64_t n, T grad_scale,
-                                                      T* loss, grad_t* grad) {
+LK_TARGET_AVX512 T chunk_loss_avx512(const Fn& fn, const scalar_t* pred, const scalar_t* target,
+                                     const T* w, const T* phi, int64_t n, T grad_scale, T* loss,
+                                     grad_t* grad) {
   return chunk_loss(fn, pred, target, w, phi, n, grad_scale, loss, grad);
 }
-const bool kHasAvx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#endif
+
+template <typename Fn, typename T, typename scalar_t, typename grad_t>
+LK_TARGET_AVX2 T chunk_loss_avx2(const Fn& fn, const scalar_t* pred, const scalar_t* target,
+                                 const T* w, const T* phi, int64_t n, T grad_scale, T* loss,
+                                 grad_t* grad) {
+  return chunk_loss(fn, pred, target, w, phi, n, grad_scale, loss, grad);
+}
 
 template <typename Fn, typename T, typename scalar_t, typename grad_t>
 T chunk_loss_dispatch(const Fn& fn, const scalar_t* pred, const scalar_t* target, const T* w,
                       const T* phi, int64_t n, T grad_scale, T* loss, grad_t* grad) {
-#if defined(__x86_64__) && defined(__GNUC__)
-  if (kHasAvx2) return chunk_loss_avx2(fn, pred, target, w, phi, n, grad_scale, loss, grad);
-#endif
-  return chunk_loss(fn, pred, target, w, phi, n, grad_scale, loss, grad);
+  switch (cpu_isa()) {
+    case Isa::kAvx512:
+      return chunk_loss_avx512(fn, pred, target, w, phi, n, grad_scale, loss, grad);
+    case Isa::kAvx2:
+      return chunk_loss_avx2(fn, pred, target, w, phi, n, grad_scale, loss, grad);
+    default:
+      return chunk_loss(fn, pred, target, w, phi, n, grad_scale, loss, grad);
+  }
 }
 
 // The family: `fn` is the element loss (WingFn, SoftWingFn, AcrFn) for T; check_phi: raise when
-// a phi value is outside [0, 1] (ACR's domain; free here, where the data is in host memory).
+// a phi value is outside [0, 1] (ACR's domain). Such a value makes its element NaN, so only a
+// NaN total pays for the scan that tells the two apart.
 template <typename scalar_t, typename Fn>
 void coord_family(const CoordProblem& p, const Fn& fn, bool check_phi, int64_t reduction,
                   const at::Tensor& loss, const at::Tensor& grad) {
@@ -100,27 +127,20 @@ void coord_family(const CoordProblem& p, const Fn& fn, bool check_phi, int64_t r
   const scalar_t* phi = p.phi.defined() ? p.phi.const_data_ptr<scalar_t>() : nullptr;
   T* loss_all = reduction == kNone ? loss.mutable_data_ptr<T>() : nullptr;
   grad_t* grad_all = grad.numel() > 0 ? grad.mutable_data_ptr<grad_t>() : nullptr;
-  std::vector<double> sums(chunks, 0.0);    // stage one of the deterministic reduction
-  std::vector<int64_t> bad_phi(chunks, 0);  // out-of-range phi values per chunk
+  std::vector<double> sums(chunks, 0.0);  // stage one of the deterministic reduction
 
-  at::parallel_for(0, chunks, kGrainChunks, [&](int64_t begin, int64_t end) {
-    T w[kChunk], phi_chunk[kChunk], loss_scratch[kChunk];
+  at::parallel_for(0, chunks, kGrainChunks<Fn>, [&](int64_t begin, int64_t end) {
+    T ones[kChunk], w_chunk[kChunk], phi_chunk[kChunk], loss_scratch[kChunk];
     loop_grad_t grad_scratch[kChunk];
-    if (weight == nullptr) std::fill(w, w + kChunk, T(1));
+    if (weight == nullptr) std::fill(ones, ones + kChunk, T(1));
     for (int64_t chunk = begin; chunk < end; ++chunk) {
       const int64_t start = chunk * kChunk;
       const int64_t n = std::min(kChunk, p.numel - start);
-      if (weight != nullptr) gather_chunk(weight, p.weight_per_landmark, p.dims, start, n, w);
-      const T* phi_values = w;  // Wing/SoftWing ignore phi
-      if (phi != nullptr) {
-        gather_chunk(phi, p.phi_per_landmark, p.dims, start, n, phi_chunk);
-        phi_values = phi_chunk;
-        if (check_phi) {
-          int64_t bad = 0;
-          for (int64_t i = 0; i < n; ++i) bad += !(phi_chunk[i] >= T(0) && phi_chunk[i] <= T(1));
-          bad_phi[chunk] = bad;
-        }
-      }
+      const T* w = weight == nullptr ? ones : chunk_values(weight, p.weight_per_landmark,
+                                                           p.dims, start, n, w_chunk);
+      const T* phi_values = phi == nullptr ? w  // Wing/SoftWing ignore phi
+                                           : chunk_values(phi, p.phi_per_landmark, p.dims,
+                                                          start, n, phi_chunk);
       loop_grad_t* grad_out = grad_scratch;
       if constexpr (!kGradViaScratch) grad_out = grad_all ? grad_all + start : grad_scratch;
       sums[chunk] = double(chunk_loss_dispatch(fn, pred + start, target + start, w, phi_values,
@@ -132,16 +152,13 @@ void coord_family(const CoordProblem& p, const Fn& fn, bool check_phi, int64_t r
       }
     }
   });
-  if (check_phi) {
-    int64_t bad = 0;
-    for (int64_t b : bad_phi) bad += b;
+  double total = 0.0;  // stage two: fixed order
+  for (double s : sums) total += s;
+  if (check_phi && total != total) {
+    const int64_t bad = count_bad_phi<scalar_t>(p.phi);
     TORCH_CHECK(bad == 0, "phi must be in [0, 1]: ", bad, " of its values are not");
   }
-  if (reduction != kNone) {
-    double total = 0.0;  // stage two: fixed order
-    for (double s : sums) total += s;
-    *loss.mutable_data_ptr<T>() = T(total / p.divisor);
-  }
+  if (reduction != kNone) *loss.mutable_data_ptr<T>() = T(total / p.divisor);
 }
 
 struct CpuFamily {
