@@ -25,6 +25,18 @@ _AVAILABLE = {
 }
 
 
+# The C++ backend of each device type, where built: what "auto" picks there.
+_NATIVE = {kind: kind for kind in ("cpu", "cuda") if _AVAILABLE[kind][0] == kind}
+
+
+def native(backend, tensor):
+    """The C++ backend ("cpu" or "cuda") that `backend` selects for `tensor`, or None: another
+    backend, another device, or a name resolve() will reject. Costs a few attribute reads: it
+    guards the ops' unchecked fast path (coord_losses._fast)."""
+    kind = "cpu" if tensor.is_cpu else ("cuda" if tensor.is_cuda else None)
+    return _NATIVE.get(kind) if backend == "auto" or backend == kind else None
+
+
 def available_backends(device):
     """Backends that work for tensors on `device` (str or torch.device), fastest first."""
     return _AVAILABLE.get(torch.device(device).type, ("torch",))

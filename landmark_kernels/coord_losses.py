@@ -72,6 +72,24 @@ def check_acr(pred, target, phi, lam, reduction, compute_grad, *, same_dtype=Tru
     _param("lam", lam, zero_ok=True)
 
 
+def _fast(name, backend, pred, target, aux, reduction, params):
+    """The loss from the C++ op (eager mode, a C++ backend, plain arguments), or None. Its
+    checks are the C++ kernel's TORCH_CHECKs (csrc/coord_loss.h), which repeat every Python
+    check: a call they reject returns None, and the checked path (_call) raises the Python
+    error naming the argument — or the same error again."""
+    if (type(pred) is not torch.Tensor or torch.compiler.is_compiling()
+            or _backends.native(backend, pred) is None
+            or not all(type(p) is float or type(p) is int for p in params)
+            or (aux is not None and (type(aux) is not torch.Tensor or aux.dtype != pred.dtype))):
+        return None
+    try:
+        return _NATIVE_OPS[name, False](pred, target, aux, *map(float, params),
+                                        REDUCTION_CODES[reduction],
+                                        pred.requires_grad and torch.is_grad_enabled())[0]
+    except (RuntimeError, TypeError, ValueError):
+        return None
+
+
 def _call(name, backend, check, pred, target, aux, reduction, *params):
     """Checks the public call, then runs the op behind `backend` (not "torch") and returns the
     loss. aux (target_weight/phi) goes to pred's dtype unless autocast casts everything."""
@@ -118,6 +136,10 @@ def wing_loss(pred, target, *, omega=10.0, epsilon=2.0, target_weight=None,
     Returns the loss in fp32 (fp64 for fp64 pred). Gradients flow to pred only; at δ = 0 the
     gradient is 0. NaN in pred/target gives NaN there; empty batches give 0.
     """
+    loss = _fast("wing_loss", backend, pred, target, target_weight, _reduction(reduction),
+                 (omega, epsilon))
+    if loss is not None:
+        return loss
     loss, target_weight, backend = _call("wing_loss", backend, check_wing, pred, target,
                                          target_weight, _reduction(reduction), omega, epsilon)
     if backend == "torch":
@@ -136,6 +158,10 @@ def soft_wing_loss(pred, target, *, omega1=2.0, omega2=20.0, epsilon=0.5, target
     hyper-parameters with the coordinates (lk.nn.SoftWingLoss(coord_scale=...) does it).
     Shapes, target_weight, reduction, backend and the returned dtype as `wing_loss`.
     """
+    loss = _fast("soft_wing_loss", backend, pred, target, target_weight,
+                 _reduction(reduction), (omega1, omega2, epsilon))
+    if loss is not None:
+        return loss
     loss, target_weight, backend = _call("soft_wing_loss", backend, check_soft_wing, pred,
                                          target, target_weight, _reduction(reduction), omega1,
                                          omega2, epsilon)
@@ -161,6 +187,9 @@ def acr_loss(pred, target, phi, *, lam=1.0, reduction="mean", backend="auto"):
     synchronisation) return NaN for those elements, value and gradient. The gradient at Δ = 0
     is 0, also for Φ = 1 (where the loss is λ·ln(1+Δ)). Returns fp32 (fp64 for fp64 pred).
     """
+    loss = _fast("acr_loss", backend, pred, target, phi, _reduction(reduction), (lam,))
+    if loss is not None:
+        return loss
     loss, phi, backend = _call("acr_loss", backend, check_acr, pred, target, phi,
                                _reduction(reduction), lam)
     if backend == "torch":
