@@ -40,13 +40,18 @@ void check_backward(bool compute_grad, const Tensor& grad_output, const char* op
               "backend='torch' for that");
 }
 
-// grad_output · stored, in pred's dtype. The common grad_output, a CPU 1, hands the buffer on
-// as it is (no pass over the data); autograd's AccumulateGrad copies it if anyone else holds it.
-Tensor scale_stored(const Tensor& stored, const Tensor& grad_output, at::ScalarType pred_dtype) {
-  if (!is_traced(grad_output) && grad_output.is_cpu() && grad_output.numel() == 1 &&
-      grad_output.item<double>() == 1.0) {
-    return stored.to(pred_dtype);
-  }
+// Whether grad_output is the common one: a CPU 1 (read without a device sync; never for traced
+// tensors, whose values do not exist).
+bool is_unit(const Tensor& grad_output) {
+  return !is_traced(grad_output) && grad_output.is_cpu() && grad_output.numel() == 1 &&
+         grad_output.item<double>() == 1.0;
+}
+
+// grad_output · stored, in pred's dtype. For grad_output 1 the buffer is handed on as it is (no
+// pass over the data); autograd's AccumulateGrad copies it if anyone else holds it.
+Tensor scale_stored(const Tensor& stored, const Tensor& grad_output, at::ScalarType pred_dtype,
+                    bool unit) {
+  if (unit) return stored.to(pred_dtype);
   // The product in the loss dtype (fp32/fp64), rounded once to pred's dtype.
   return (stored.to(grad_output.scalar_type()) * grad_output).to(pred_dtype);
 }
@@ -75,7 +80,8 @@ struct FusedLoss : public torch::autograd::Function<FusedLoss<Args...>> {
     const Tensor stored = ctx->get_saved_variables()[0];
     check_backward(ctx->saved_data["compute_grad"].toBool(), grads[0], "this loss");
     out[1] = scale_stored(stored, grads[0],
-                          static_cast<at::ScalarType>(ctx->saved_data["pred_dtype"].toInt()));
+                          static_cast<at::ScalarType>(ctx->saved_data["pred_dtype"].toInt()),
+                          is_unit(grads[0]));
     return out;
   }
 };
@@ -144,13 +150,15 @@ struct PfldLoss : public torch::autograd::Function<PfldLoss> {
     std::vector<int64_t> per_sample_shape(grad_pred.dim(), 1);
     per_sample_shape[0] = -1;
     // ∂/∂pred = (g_weighted·W_b + g_l2)·∂l2_b/∂pred; ∂/∂angles = g_weighted·grad_angles.
+    const bool unit = grad_weighted.defined() && is_unit(grad_weighted);
     Tensor per_sample;
-    if (grad_weighted.defined()) per_sample = grad_weighted * sample_weight;
+    if (grad_weighted.defined()) per_sample = unit ? sample_weight : grad_weighted * sample_weight;
     if (grad_l2.defined()) per_sample = per_sample.defined() ? per_sample + grad_l2 : grad_l2;
     out[1] = (grad_pred * per_sample.view(per_sample_shape))
                  .to(static_cast<at::ScalarType>(dtypes[0]));
     if (grad_weighted.defined()) {
-      out[3] = scale_stored(grad_angles, grad_weighted, static_cast<at::ScalarType>(dtypes[1]));
+      out[3] = scale_stored(grad_angles, grad_weighted, static_cast<at::ScalarType>(dtypes[1]),
+                            unit);
     }
     return out;
   }

@@ -9,7 +9,9 @@ namespace landmark_kernels {
 
 // The angle term of one Euler angle: 1 − cos(d) for the difference d = θ̂ − θ in the unit whose
 // full turn is `period` (2π or 360), wrapped into [−period/2, period/2) first (a full-turn
-// error is no error, and cos gets a small argument). Writes ∂/∂θ̂ = sin(d)·(2π/period).
+// error is no error). Writes ∂/∂θ̂ = sin(d)·(2π/period). Both through h = d/2 in radians,
+// h ∈ [−π/2, π/2): 1 − cos d = 2·sin²h has no cancellation for small errors, and
+// sin d = 2·sin h·cos h.
 template <typename T>
 LK_HD T pfld_angle_term(T d, T period, T* slope) {
   using std::cos;
@@ -17,9 +19,10 @@ LK_HD T pfld_angle_term(T d, T period, T* slope) {
   using std::sin;
   const T wrapped = d - period * floor(d / period + T(0.5));
   const T to_radians = T(6.283185307179586) / period;
-  const T x = wrapped * to_radians;
-  *slope = sin(x) * to_radians;
-  return T(1) - cos(x);
+  const T h = T(0.5) * wrapped * to_radians;
+  const T s = sin(h), c = cos(h);
+  *slope = T(2) * s * c * to_radians;
+  return T(2) * s * s;
 }
 
 // PFLD-pytorch's class weight from the batch frequency of the class: 1/freq, or the batch size

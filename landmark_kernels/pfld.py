@@ -12,6 +12,7 @@ from . import _backends, _eager, _validate, reference
 from ._fused import grad_dtype, loss_dtype
 
 _OPS = torch.ops.landmark_kernels
+_PFLD = _OPS.pfld_loss.default  # looked up once: torch.ops attribute access costs microseconds
 _MAX_CLASSES = 1024  # csrc/pfld_loss.h kPfldMaxClasses
 
 
@@ -54,6 +55,31 @@ def check_pfld(pred, target, angles, angles_target, attributes, attribute_weight
     _validate.non_negative("weight_floor", weight_floor)
 
 
+def _fast(pred, target, angles, angles_target, attributes, attribute_weights, degrees,
+          weight_floor, backend):
+    """(weighted, l2) from the C++ op (eager mode, a C++ backend, tensors in pred's dtype), or
+    None. Its checks are the kernel's TORCH_CHECKs (csrc/pfld_loss.h), which repeat every Python
+    check: a call they reject returns None, and the checked path raises the Python error naming
+    the argument — or the same error again."""
+    dtype = pred.dtype
+    if (type(pred) is not torch.Tensor or torch.compiler.is_compiling()
+            or _backends.native(backend, pred) is None
+            or type(degrees) is not bool or not (type(weight_floor) is float or
+                                                 type(weight_floor) is int)
+            or not all(type(t) is torch.Tensor and t.dtype == dtype
+                       for t in (target, angles, angles_target, attributes))
+            or (attribute_weights is not None and (type(attribute_weights) is not torch.Tensor
+                                                   or attribute_weights.dtype != dtype))):
+        return None
+    compute_grad = torch.is_grad_enabled() and (pred.requires_grad or angles.requires_grad)
+    try:
+        weighted, l2, *_ = _PFLD(pred, target, angles, angles_target, attributes,
+                                 attribute_weights, degrees, float(weight_floor), compute_grad)
+    except (RuntimeError, TypeError, ValueError):
+        return None
+    return weighted, l2
+
+
 def pfld_loss(pred, target, angles, angles_target, attributes, *, attribute_weights=None,
               degrees=False, weight_floor=0.0, backend="auto"):
     """PFLD loss (Guo et al. 2019, eq. 2, as PFLD-pytorch computes it) → (weighted, l2).
@@ -78,6 +104,10 @@ def pfld_loss(pred, target, angles, angles_target, attributes, *, attribute_weig
     Returns (weighted, l2) in fp32 (fp64 for fp64 pred), both 0 for an empty batch. Gradients
     flow to pred (from both) and to angles (from weighted), not to targets or attributes.
     """
+    losses = _fast(pred, target, angles, angles_target, attributes, attribute_weights, degrees,
+                   weight_floor, backend)
+    if losses is not None:
+        return losses
     _validate.tensor("pred", pred)
     same_dtype = not _validate.autocast_enabled(pred.device)
     if isinstance(attributes, torch.Tensor) and not attributes.is_floating_point():
@@ -101,7 +131,7 @@ def pfld_loss(pred, target, angles, angles_target, attributes, *, attribute_weig
         weighted, l2, *_ = _eager.call(_OPS.pfld_loss_triton.default, args,
                                        setup_context=_setup_context, backward=_backward)
     else:  # autograd in C++ (csrc/autograd.cpp)
-        weighted, l2, *_ = _OPS.pfld_loss.default(*args)
+        weighted, l2, *_ = _PFLD(*args)
     return weighted, l2
 
 

@@ -79,11 +79,13 @@ def _batch_kernel(angles_ptr, angles_target_ptr, attr_ptr, weights_ptr, sw_ptr, 
         idx = rows[:, None] * num_angles + ks[None, :]
         d = (tl.load(angles_ptr + idx, mask=ok, other=0.0).to(CT)
              - tl.load(angles_target_ptr + idx, mask=ok, other=0.0).to(CT))
-        # Wrapped into [−period/2, period/2): a full-turn error is no error.
-        x = (d - period_ct * tl.floor(d / period_ct + 0.5)) * to_radians
-        angle = tl.sum(tl.where(ok, 1.0 - tl.cos(x), 0.0), axis=1)
+        # Wrapped into [−period/2, period/2): a full-turn error is no error. Through half the
+        # angle, h: 1 − cos x = 2·sin²h (no cancellation for small errors), sin x = 2·sin h·cos h.
+        h = 0.5 * (d - period_ct * tl.floor(d / period_ct + 0.5)) * to_radians
+        sin_h = tl.sin(h)
+        angle = tl.sum(tl.where(ok, 2.0 * sin_h * sin_h, 0.0), axis=1)
         if COMPUTE_GRAD:
-            slope = tl.sin(x) * to_radians * (attr * d2 * inv_batch)[:, None]
+            slope = 2.0 * sin_h * tl.cos(h) * to_radians * (attr * d2 * inv_batch)[:, None]
             tl.store(grad_angles_ptr + idx, slope.to(grad_angles_ptr.dtype.element_ty), mask=ok)
         sample_weight = angle * attr
         tl.store(sw_ptr + rows, sample_weight, mask=row_ok)
