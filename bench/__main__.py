@@ -113,8 +113,8 @@ def main(argv=None):
                      "where the host is the bottleneck (small losses) the events include the "
                      "host's launch time. Peak memory: above the inputs.")
     else:
-        notes.append("CPU: wall-clock of each call after warm-up, "
-                     f"{torch.get_num_threads()} thread(s).")
+        notes.append("CPU: wall-clock of each call after warm-up (a sample: the mean of a group "
+                     f"of calls lasting ~1 ms), {torch.get_num_threads()} thread(s).")
         notes.append("Peak memory is CUDA-only (torch.cuda.max_memory_allocated above the "
                      "inputs); the CPU allocator keeps no statistics, so it is blank here.")
         notes.append("The Triton backend is not timed on the CPU: there it runs in Triton's "

@@ -3,8 +3,9 @@
 A Case is one op at one shape; it lists Impls (ours on each backend, the baselines, the floor).
 `measure` times an Impl's forward, backward and forward+backward and records its peak memory.
 
-CPU: wall-clock (time.perf_counter) of each call after warm-up. CUDA: CUDA events around each
-call, synchronised after it: where the host is the bottleneck (the small losses) the GPU waits
+CPU: wall-clock (time.perf_counter) of each call after warm-up, a sample being the mean of a
+group of calls lasting about a millisecond. CUDA: CUDA events around each call, synchronised
+after it: where the host is the bottleneck (the small losses) the GPU waits
 for the launches and the events include that host time, so a small loss is timed as a training
 step pays for it. Peak memory: torch.cuda.max_memory_allocated above what was allocated before
 the call (inputs excluded); the CPU allocator keeps no such statistics, so it is left blank there.
@@ -19,8 +20,13 @@ import torch
 
 import landmark_kernels as lk
 
-# (warm-up calls, minimum timed calls, seconds after which to stop adding calls) per size.
+# (warm-up calls, minimum timed samples, seconds after which to stop adding samples) per size.
 REPEATS = {"smoke": (1, 3, 0.0), "quick": (1, 5, 0.1), "full": (5, 30, 1.0)}
+# CPU: warm up for at least this long (caches, allocator, the OpenMP pool), and time calls
+# shorter than SAMPLE_S in groups that last about that long: one perf_counter reading per call
+# of a few µs measures the machine's jitter more than the call.
+WARMUP_S = {"smoke": 0.0, "quick": 0.05, "full": 0.2}
+SAMPLE_S = 1e-3
 
 
 @dataclass
@@ -54,28 +60,39 @@ def _sync(device):
 
 
 def _samples(call, device, size, prepare=None):
-    """Per-call times (ms) of call() after warm-up; prepare() (untimed) runs before each call."""
+    """Per-call times (ms) of call() after warm-up; prepare() (untimed) runs before each call.
+    On the CPU a sample is the mean of a group of calls lasting about SAMPLE_S."""
     warmup, repeat, min_s = REPEATS[size]
-    for _ in range(warmup):
+    group, calls, start_warm = 1, 0, time.perf_counter()
+    while calls < warmup or (device.type == "cpu" and
+                             time.perf_counter() - start_warm < WARMUP_S[size]):
         arg = prepare() if prepare else None
         call(arg)
+        calls += 1
     _sync(device)
+    if device.type == "cpu" and calls:
+        per_call = (time.perf_counter() - start_warm) / calls
+        group = max(1, min(1000, int(SAMPLE_S / max(per_call, 1e-9))))
     times, start_all = [], time.perf_counter()
     while len(times) < repeat or (time.perf_counter() - start_all < min_s and
                                   len(times) < 10 * repeat):
-        arg = prepare() if prepare else None
-        _sync(device)
         if device.type == "cuda":
+            arg = prepare() if prepare else None
+            _sync(device)
             start, end = (torch.cuda.Event(enable_timing=True) for _ in range(2))
             start.record()
             call(arg)
             end.record()
             end.synchronize()
             times.append(start.elapsed_time(end))
-        else:
+            continue
+        total = 0.0
+        for _ in range(group):
+            arg = prepare() if prepare else None
             t0 = time.perf_counter()
             call(arg)
-            times.append((time.perf_counter() - t0) * 1e3)
+            total += time.perf_counter() - t0
+        times.append(total / group * 1e3)
     return times
 
 

@@ -102,3 +102,21 @@ def test_public_code_baselines_match_the_reference():
     torch.testing.assert_close(
         public_code.sdfl_relative_location(p, t, edges.dense_mask().float()),
         reference.relative_location_loss(p, t, edges))
+
+
+def test_coord_step_timing_smoke():
+    """scripts/coord_step_timing.py runs and prints, per batch size, a row per implementation
+    with positive times and the two ratios for each of our losses."""
+    proc = subprocess.run([sys.executable, "scripts/coord_step_timing.py", "--batch", "2", "3",
+                           "--rounds", "1", "--calls", "2", "--threads", "1"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for batch in (2, 3):
+        table = proc.stdout.split(f"B={batch} N=98 D=2")[1].split("\n\n")[0]
+        rows = {line.split(" | ")[0].strip("| "): line.split(" | ")
+                for line in table.splitlines() if line.startswith("| ") and "---" not in line}
+        for name in ("wing", "soft_wing", "acr", "pfld"):
+            cells = rows[name]
+            assert float(cells[1]) > 0 and float(cells[3]) > 0 and cells[4].endswith("x |"), cells
+            assert float(rows[name + " (eager reference)"][1]) > 0
+        assert float(rows["trivial loss"][1]) > 0

@@ -1,0 +1,96 @@
+"""Forward + backward time of each coordinate loss against the trivial loss and the eager
+reference, with the implementations interleaved round by round.
+
+    python scripts/coord_step_timing.py [--batch 64 256] [--threads 2] [--rounds 15]
+
+The losses take tens of microseconds on a CPU, where a shared machine's speed drifts by more
+than the differences measured: `python -m bench` times one implementation after another, so a
+drift lands on one of them. Here every round times each implementation for a block of calls in
+turn, and the minimum and median over rounds are printed (per call, µs) with the ratios the
+issue's targets are about: ours ÷ trivial loss (≤ 1: no slower than it) and eager ÷ ours.
+CPU only; on a GPU use `python -m bench --device cuda`.
+"""
+
+import argparse
+import statistics
+import time
+
+import torch
+
+import landmark_kernels as lk
+from landmark_kernels import reference
+
+
+def cases(batch, n=98):
+    """{name: (ours, eager reference, tensors whose .grad to clear)}: as bench/coord_losses.py
+    (pixel coordinates for Wing/SoftWing, unit scale for ACR/PFLD)."""
+    g = torch.Generator().manual_seed(0)
+    target = 256 * torch.rand(batch, n, 2, generator=g)
+    pred = (target + 8 * torch.randn(batch, n, 2, generator=g)).requires_grad_()
+    unit_target = torch.rand(batch, n, 2, generator=g)
+    unit_pred = (unit_target + torch.randn(batch, n, 2, generator=g) / 32).requires_grad_()
+    phi = torch.rand(batch, n, 2, generator=g)
+    angles_target = torch.randn(batch, 3, generator=g)
+    angles = (angles_target + 0.1 * torch.randn(batch, 3, generator=g)).requires_grad_()
+    attributes = (torch.rand(batch, 5, generator=g) < 0.3).float()
+    pfld_args = (unit_pred, unit_target, angles, angles_target, attributes)
+    return {
+        "trivial loss": (lambda: (pred - target).abs().sum(), None, (pred,)),
+        "wing": (lambda: lk.wing_loss(pred, target),
+                 lambda: reference.wing_loss(pred, target), (pred,)),
+        "soft_wing": (lambda: lk.soft_wing_loss(pred, target),
+                      lambda: reference.soft_wing_loss(pred, target), (pred,)),
+        "acr": (lambda: lk.acr_loss(unit_pred, unit_target, phi),
+                lambda: reference.acr_loss(unit_pred, unit_target, phi), (unit_pred,)),
+        "pfld": (lambda: lk.pfld_loss(*pfld_args)[0],
+                 lambda: reference.pfld_loss(*pfld_args)[0], (unit_pred, angles)),
+    }
+
+
+def block(step, leaves, calls):
+    """Mean seconds per call of `calls` forward + backward steps."""
+    start = time.perf_counter()
+    for _ in range(calls):
+        step().backward()
+        for t in leaves:
+            t.grad = None
+    return (time.perf_counter() - start) / calls
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--batch", type=int, nargs="+", default=[64, 256])
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--calls", type=int, default=100, help="calls per block")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {args.threads} thread(s), {args.rounds} rounds of "
+          f"{args.calls} calls; µs per forward + backward, min / median over rounds")
+    for batch in args.batch:
+        impls = {}
+        for name, (ours, eager, leaves) in cases(batch).items():
+            impls[name] = (ours, leaves)
+            if eager is not None:
+                impls[name + " (eager reference)"] = (eager, leaves)
+        times = {name: [] for name in impls}
+        for name, (step, leaves) in impls.items():  # warm-up
+            block(step, leaves, args.calls)
+        for _ in range(args.rounds):
+            for name, (step, leaves) in impls.items():
+                times[name].append(block(step, leaves, args.calls) * 1e6)
+        best = {name: min(t) for name, t in times.items()}
+        floor = best["trivial loss"]
+        print(f"\nB={batch} N=98 D=2")
+        print("| implementation | min | median | ours ÷ trivial loss | eager ÷ ours |")
+        print("|---|---:|---:|---:|---:|")
+        for name, t in times.items():
+            ours = name in ("wing", "soft_wing", "acr", "pfld")
+            ratio = f"{best[name] / floor:.2f}" if ours else ""
+            speedup = f"{best[name + ' (eager reference)'] / best[name]:.1f}x" if ours else ""
+            print(f"| {name} | {best[name]:.1f} | {statistics.median(t):.1f} | {ratio} | "
+                  f"{speedup} |")
+
+
+if __name__ == "__main__":
+    main()
