@@ -61,15 +61,14 @@ def _fast(pred, target, angles, angles_target, attributes, attribute_weights, de
     None. Its checks are the kernel's TORCH_CHECKs (csrc/pfld_loss.h), which repeat every Python
     check: a call they reject returns None, and the checked path raises the Python error naming
     the argument — or the same error again."""
-    dtype = pred.dtype
     if (type(pred) is not torch.Tensor or torch.compiler.is_compiling()
             or _backends.native(backend, pred) is None
             or type(degrees) is not bool or not (type(weight_floor) is float or
                                                  type(weight_floor) is int)
-            or not all(type(t) is torch.Tensor and t.dtype == dtype
+            or not all(type(t) is torch.Tensor and t.dtype == pred.dtype
                        for t in (target, angles, angles_target, attributes))
             or (attribute_weights is not None and (type(attribute_weights) is not torch.Tensor
-                                                   or attribute_weights.dtype != dtype))):
+                                                   or attribute_weights.dtype != pred.dtype))):
         return None
     compute_grad = torch.is_grad_enabled() and (pred.requires_grad or angles.requires_grad)
     try:
