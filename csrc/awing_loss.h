@@ -121,4 +121,27 @@ inline AWingProblem prepare_awing(const at::Tensor& pred, const at::Tensor& targ
   return p;
 }
 
+// The entry points of the single- and multi-stage schemas over one backend's
+//   Run(pred, target, target_weight, stage_weights, multi_stage, alpha, omega, epsilon, theta,
+//       map_weight, map_threshold, map_kernel, reduction, compute_grad) -> (loss, grad).
+template <auto Run>
+struct AWingEntries {
+  static std::tuple<at::Tensor, at::Tensor> single(
+      const at::Tensor& pred, const at::Tensor& target,
+      const std::optional<at::Tensor>& target_weight, double alpha, double omega,
+      double epsilon, double theta, double map_weight, double map_threshold, int64_t map_kernel,
+      int64_t reduction, bool compute_grad) {
+    return Run(pred, target, target_weight, {}, false, alpha, omega, epsilon, theta, map_weight,
+               map_threshold, map_kernel, reduction, compute_grad);
+  }
+  static std::tuple<at::Tensor, at::Tensor> stages(
+      const at::Tensor& pred, const at::Tensor& target,
+      const std::optional<at::Tensor>& target_weight, at::ArrayRef<double> stage_weights,
+      double alpha, double omega, double epsilon, double theta, double map_weight,
+      double map_threshold, int64_t map_kernel, int64_t reduction, bool compute_grad) {
+    return Run(pred, target, target_weight, stage_weights, true, alpha, omega, epsilon, theta,
+               map_weight, map_threshold, map_kernel, reduction, compute_grad);
+  }
+};
+
 }  // namespace landmark_kernels

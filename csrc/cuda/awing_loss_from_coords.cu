@@ -217,30 +217,11 @@ std::tuple<at::Tensor, at::Tensor> run_coords_cuda(
   return {loss, grad};
 }
 
-std::tuple<at::Tensor, at::Tensor> awing_loss_from_coords_cuda(
-    const at::Tensor& pred, const at::Tensor& coords, const at::Tensor& sigma,
-    const std::optional<at::Tensor>& target_weight, double alpha, double omega, double epsilon,
-    double theta, double map_weight, double map_threshold, int64_t map_kernel,
-    int64_t reduction, bool compute_grad) {
-  return run_coords_cuda(pred, coords, sigma, target_weight, {}, false, alpha, omega, epsilon,
-                         theta, map_weight, map_threshold, map_kernel, reduction, compute_grad);
-}
-
-std::tuple<at::Tensor, at::Tensor> awing_loss_from_coords_stages_cuda(
-    const at::Tensor& pred, const at::Tensor& coords, const at::Tensor& sigma,
-    const std::optional<at::Tensor>& target_weight, at::ArrayRef<double> stage_weights,
-    double alpha, double omega, double epsilon, double theta, double map_weight,
-    double map_threshold, int64_t map_kernel, int64_t reduction, bool compute_grad) {
-  return run_coords_cuda(pred, coords, sigma, target_weight, stage_weights, true, alpha, omega,
-                         epsilon, theta, map_weight, map_threshold, map_kernel, reduction,
-                         compute_grad);
-}
-
 }  // namespace
 
 TORCH_LIBRARY_IMPL(landmark_kernels, CUDA, m) {
-  m.impl("awing_loss_from_coords", &awing_loss_from_coords_cuda);
-  m.impl("awing_loss_from_coords_stages", &awing_loss_from_coords_stages_cuda);
+  m.impl("awing_loss_from_coords", &AWingCoordsEntries<run_coords_cuda>::single);
+  m.impl("awing_loss_from_coords_stages", &AWingCoordsEntries<run_coords_cuda>::stages);
 }
 
 }  // namespace landmark_kernels
