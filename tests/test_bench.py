@@ -104,10 +104,10 @@ def test_public_code_baselines_match_the_reference():
         reference.relative_location_loss(p, t, edges))
 
 
-def test_coord_step_timing_smoke():
-    """scripts/coord_step_timing.py runs and prints, per batch size, a row per implementation
+def test_step_timing_smoke():
+    """python -m bench.step_timing runs and prints, per batch size, a row per implementation
     with positive times and the two ratios for each of our losses."""
-    proc = subprocess.run([sys.executable, "scripts/coord_step_timing.py", "--batch", "2", "3",
+    proc = subprocess.run([sys.executable, "-m", "bench.step_timing", "--batch", "2", "3",
                            "--rounds", "1", "--calls", "2", "--threads", "1"], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

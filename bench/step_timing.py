@@ -1,7 +1,7 @@
 """Forward + backward time of each coordinate loss against the trivial loss and the eager
 reference, with the implementations interleaved round by round.
 
-    python scripts/coord_step_timing.py [--batch 64 256] [--threads 2] [--rounds 15]
+    python -m bench.step_timing [--batch 64 256] [--threads 2] [--rounds 15]
 
 The losses take tens of microseconds on a CPU, where a shared machine's speed drifts by more
 than the differences measured: `python -m bench` times one implementation after another, so a
@@ -20,15 +20,15 @@ import torch
 import landmark_kernels as lk
 from landmark_kernels import reference
 
+from .coord_losses import coord_inputs
+
 
 def cases(batch, n=98):
-    """{name: (ours, eager reference, tensors whose .grad to clear)}: as bench/coord_losses.py
-    (pixel coordinates for Wing/SoftWing, unit scale for ACR/PFLD)."""
-    g = torch.Generator().manual_seed(0)
-    target = 256 * torch.rand(batch, n, 2, generator=g)
-    pred = (target + 8 * torch.randn(batch, n, 2, generator=g)).requires_grad_()
-    unit_target = torch.rand(batch, n, 2, generator=g)
-    unit_pred = (unit_target + torch.randn(batch, n, 2, generator=g) / 32).requires_grad_()
+    """{name: (ours, eager reference, tensors whose .grad to clear)}: the inputs of
+    bench/coord_losses.py (pixel coordinates for Wing/SoftWing, unit scale for ACR/PFLD)."""
+    cpu = torch.device("cpu")
+    pred, target, _ = coord_inputs(batch, n, cpu, 256.0)
+    unit_pred, unit_target, g = coord_inputs(batch, n, cpu, 1.0)
     phi = torch.rand(batch, n, 2, generator=g)
     angles_target = torch.randn(batch, 3, generator=g)
     angles = (angles_target + 0.1 * torch.randn(batch, 3, generator=g)).requires_grad_()
