@@ -29,11 +29,15 @@ _AVAILABLE = {
 _NATIVE = {kind: kind for kind in ("cpu", "cuda") if _AVAILABLE[kind][0] == kind}
 
 
-def native(backend, tensor):
-    """The C++ backend ("cpu" or "cuda") that `backend` selects for `tensor`, or None: another
-    backend, another device, or a name resolve() will reject. Costs a few attribute reads: it
-    guards the ops' unchecked fast path (coord_losses._fast)."""
-    kind = "cpu" if tensor.is_cpu else ("cuda" if tensor.is_cuda else None)
+def fast_path(backend, pred):
+    """The C++ backend ("cpu" or "cuda") an eager call may go straight to, or None: pred must be
+    a plain tensor (not traced: no torch.compile, no subclass) and `backend` must select the C++
+    kernels of its device ("auto" or their name; any other name is left to resolve()). Costs a
+    few attribute reads: it guards the small losses' unchecked fast path (coord_losses._fast,
+    pfld._fast)."""
+    if type(pred) is not torch.Tensor or torch.compiler.is_compiling():
+        return None
+    kind = "cpu" if pred.is_cpu else ("cuda" if pred.is_cuda else None)
     return _NATIVE.get(kind) if backend == "auto" or backend == kind else None
 
 

@@ -77,8 +77,7 @@ def _fast(name, backend, pred, target, aux, reduction, params):
     checks are the C++ kernel's TORCH_CHECKs (csrc/coord_loss.h), which repeat every Python
     check: a call they reject returns None, and the checked path (_call) raises the Python
     error naming the argument — or the same error again."""
-    if (type(pred) is not torch.Tensor or torch.compiler.is_compiling()
-            or _backends.native(backend, pred) is None
+    if (_backends.fast_path(backend, pred) is None
             or not all(type(p) is float or type(p) is int for p in params)
             or (aux is not None and (type(aux) is not torch.Tensor or aux.dtype != pred.dtype))):
         return None

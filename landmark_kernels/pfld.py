@@ -61,8 +61,7 @@ def _fast(pred, target, angles, angles_target, attributes, attribute_weights, de
     None. Its checks are the kernel's TORCH_CHECKs (csrc/pfld_loss.h), which repeat every Python
     check: a call they reject returns None, and the checked path raises the Python error naming
     the argument — or the same error again."""
-    if (type(pred) is not torch.Tensor or torch.compiler.is_compiling()
-            or _backends.native(backend, pred) is None
+    if (_backends.fast_path(backend, pred) is None
             or type(degrees) is not bool or not (type(weight_floor) is float or
                                                  type(weight_floor) is int)
             or not all(type(t) is torch.Tensor and t.dtype == pred.dtype

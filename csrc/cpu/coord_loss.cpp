@@ -56,7 +56,10 @@ int64_t count_bad_phi(const at::Tensor& phi) {
   using T = at::opmath_type<scalar_t>;
   const scalar_t* values = phi.const_data_ptr<scalar_t>();
   int64_t bad = 0;
-  for (int64_t i = 0; i < phi.numel(); ++i) bad += !(T(values[i]) >= T(0) && T(values[i]) <= T(1));
+  for (int64_t i = 0; i < phi.numel(); ++i) {
+    const T v = T(values[i]);
+    bad += !(v >= T(0) && v <= T(1));
+  }
   return bad;
 }
 
