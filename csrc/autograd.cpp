@@ -112,9 +112,10 @@ std::tuple<Tensor, Tensor> fused_loss_autograd(const Tensor& pred, Args... args)
   return {out[0], out[1]};
 }
 
-// PFLD (pfld_loss.h): (weighted, l2, grad_pred = ∂l2/∂pred, sample_weight W_b,
-// grad_angles = ∂weighted/∂angles); ∂weighted/∂pred = W_b·grad_pred.
-using PfldOut = std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor>;
+// PFLD (pfld_loss.h): (weighted, l2, grad_pred = ∂weighted/∂pred, grad_angles =
+// ∂weighted/∂angles). Training `weighted` alone, PFLD-pytorch's loop, hands both buffers on; l2's
+// gradient 2(ŷ − y)/B is computed here from the saved inputs, when l2 gets one.
+using PfldOut = std::tuple<Tensor, Tensor, Tensor, Tensor>;
 using PfldOp = c10::TypedOperatorHandle<PfldOut(const Tensor&, const Tensor&, const Tensor&,
                                                 const Tensor&, const Tensor&,
                                                 const std::optional<Tensor>&, bool, double, bool)>;
@@ -126,16 +127,15 @@ struct PfldLoss : public torch::autograd::Function<PfldLoss> {
                                const std::optional<Tensor>& attribute_weights, bool degrees,
                                double weight_floor, bool compute_grad) {
     at::AutoDispatchBelowADInplaceOrView below_autograd;
-    auto [weighted, l2, grad_pred, sample_weight, grad_angles] =
+    auto [weighted, l2, grad_pred, grad_angles] =
         op.call(pred, target, angles, angles_target, attributes, attribute_weights, degrees,
                 weight_floor, compute_grad);
-    ctx->mark_non_differentiable({grad_pred, sample_weight, grad_angles});
+    ctx->mark_non_differentiable({grad_pred, grad_angles});
     ctx->set_materialize_grads(false);  // l2 usually gets no gradient: no zeros for it
-    ctx->save_for_backward({grad_pred, sample_weight, grad_angles});
+    ctx->save_for_backward({grad_pred, grad_angles, pred, target});
     ctx->saved_data["compute_grad"] = compute_grad;
-    ctx->saved_data["dtypes"] = std::vector<int64_t>{static_cast<int64_t>(pred.scalar_type()),
-                                                     static_cast<int64_t>(angles.scalar_type())};
-    return {weighted, l2, grad_pred, sample_weight, grad_angles};
+    ctx->saved_data["angles_dtype"] = static_cast<int64_t>(angles.scalar_type());
+    return {weighted, l2, grad_pred, grad_angles};
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
@@ -143,21 +143,23 @@ struct PfldLoss : public torch::autograd::Function<PfldLoss> {
     variable_list out(10);  // op + the nine op arguments
     if (!grad_weighted.defined() && !grad_l2.defined()) return out;
     const auto saved = ctx->get_saved_variables();
-    const Tensor &grad_pred = saved[0], &sample_weight = saved[1], &grad_angles = saved[2];
+    const Tensor &grad_pred = saved[0], &grad_angles = saved[1], &pred = saved[2],
+                 &target = saved[3];
     check_backward(ctx->saved_data["compute_grad"].toBool(),
                    grad_weighted.defined() ? grad_weighted : grad_l2, "pfld_loss");
-    const auto dtypes = ctx->saved_data["dtypes"].toIntVector();
-    std::vector<int64_t> per_sample_shape(grad_pred.dim(), 1);
-    per_sample_shape[0] = -1;
-    // ∂/∂pred = (g_weighted·W_b + g_l2)·∂l2_b/∂pred; ∂/∂angles = g_weighted·grad_angles.
     const bool unit = grad_weighted.defined() && is_unit(grad_weighted);
-    Tensor per_sample;
-    if (grad_weighted.defined()) per_sample = unit ? sample_weight : grad_weighted * sample_weight;
-    if (grad_l2.defined()) per_sample = per_sample.defined() ? per_sample + grad_l2 : grad_l2;
-    out[1] = (grad_pred * per_sample.view(per_sample_shape))
-                 .to(static_cast<at::ScalarType>(dtypes[0]));
+    if (!grad_l2.defined()) {
+      out[1] = scale_stored(grad_pred, grad_weighted, pred.scalar_type(), unit);
+    } else {  // g_weighted·grad_pred + g_l2·2(ŷ − y)/B, in the loss dtype
+      const auto acc = grad_l2.scalar_type();
+      // sym_size: under torch.compile the batch stays a symbol (no recompile per batch size).
+      Tensor total = (pred.to(acc) - target.to(acc)) * (grad_l2 * 2.0).div(pred.sym_size(0));
+      if (grad_weighted.defined()) total = total + grad_pred.to(acc) * grad_weighted;
+      out[1] = total.to(pred.scalar_type());
+    }
     if (grad_weighted.defined()) {
-      out[3] = scale_stored(grad_angles, grad_weighted, static_cast<at::ScalarType>(dtypes[1]),
+      out[3] = scale_stored(grad_angles, grad_weighted,
+                            static_cast<at::ScalarType>(ctx->saved_data["angles_dtype"].toInt()),
                             unit);
     }
     return out;
@@ -181,7 +183,7 @@ PfldOut pfld_loss_autograd(const Tensor& pred, const Tensor& target, const Tenso
   }
   auto out = PfldLoss::apply(op, pred, target, angles, angles_target, attributes,
                              attribute_weights, degrees, weight_floor, compute_grad);
-  return {out[0], out[1], out[2], out[3], out[4]};
+  return {out[0], out[1], out[2], out[3]};
 }
 
 using OptTensor = const std::optional<Tensor>&;

@@ -67,18 +67,16 @@ inline PfldProblem prepare_pfld(const at::Tensor& pred, const at::Tensor& target
   return p;
 }
 
-// (weighted, l2, grad_pred, sample_weight, grad_angles): the two losses 0-dim in the accumulation
-// dtype; sample_weight (B,) = W_b, the factor of sample b in `weighted`, so that
-// ∂weighted/∂pred = W_b·grad_pred. When compute_grad, grad_pred = ∂l2/∂pred = 2(ŷ − y)/B
-// (stored_grad_dtype) and grad_angles = ∂weighted/∂angles (accumulation dtype); else both are
-// empty.
-inline std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
-allocate_pfld_outputs(const PfldProblem& p, bool compute_grad) {
+// (weighted, l2, grad_pred, grad_angles): the two losses 0-dim in the accumulation dtype. When
+// compute_grad, grad_pred = ∂weighted/∂pred = W_b·2(ŷ − y)/B (stored_grad_dtype), W_b sample b's
+// factor in `weighted`, and grad_angles = ∂weighted/∂angles (accumulation dtype); else both are
+// empty. The backward of the common loss, `weighted`, is then a hand-over.
+inline std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> allocate_pfld_outputs(
+    const PfldProblem& p, bool compute_grad) {
   const auto acc = p.pred.options().dtype(at::toOpMathType(p.pred.scalar_type()));
   const auto grad_options = p.pred.options().dtype(stored_grad_dtype(p.pred.scalar_type()));
   return {at::empty({}, acc), at::empty({}, acc),
           compute_grad ? at::empty(p.pred.sizes(), grad_options) : at::empty({0}, grad_options),
-          at::empty({p.batch}, acc),
           compute_grad ? at::empty(p.angles.sizes(), acc) : at::empty({0}, acc)};
 }
 

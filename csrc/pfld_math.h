@@ -2,6 +2,7 @@
 // Per-sample maths of the PFLD loss (docs/coordinate_losses.md), shared by the CPU and CUDA
 // kernels.
 #include <cmath>
+#include <cstdint>
 
 #include "macros.h"
 
@@ -30,6 +31,26 @@ LK_HD T pfld_angle_term(T d, T period, T* slope) {
 template <typename T>
 LK_HD T pfld_class_weight(T freq, T batch) {
   return freq > T(0) ? T(1) / freq : batch;
+}
+
+// Sample b's factor in `weighted`, W_b = A_b·Σ_k (1 − cos d_k): the attribute weight
+// A_b = max(Σ_c w_c·a_bc, weight_floor) (NaN stays NaN, as clamp(min=)) times the angle terms.
+// Writes ∂W_b/∂θ̂_bk = A_b·sin(d_k)·(2π/period) to slopes[k] when slopes is not null.
+template <typename T, typename scalar_t>
+LK_HD T pfld_sample_weight(const T* class_weight, const scalar_t* attributes,
+                           const scalar_t* angles, const scalar_t* angles_target,
+                           int64_t num_classes, int64_t num_angles, T period, T weight_floor,
+                           T* slopes) {
+  T attr = T(0);
+  for (int64_t c = 0; c < num_classes; ++c) attr += class_weight[c] * T(attributes[c]);
+  attr = attr < weight_floor ? weight_floor : attr;
+  T angle = T(0);
+  for (int64_t k = 0; k < num_angles; ++k) {
+    T slope;
+    angle += pfld_angle_term(T(angles[k]) - T(angles_target[k]), period, &slope);
+    if (slopes != nullptr) slopes[k] = slope * attr;
+  }
+  return angle * attr;
 }
 
 }  // namespace landmark_kernels

@@ -36,19 +36,18 @@ TORCH_LIBRARY(landmark_kernels, m) {
   m.def(
       "acr_loss_triton(Tensor pred, Tensor target, Tensor phi, float lam, int reduction, "
       "bool compute_grad) -> (Tensor, Tensor)");
-  // PFLD loss (docs/coordinate_losses.md) -> (weighted, l2, grad_pred, sample_weight,
-  // grad_angles): two 0-dim
-  // losses; sample_weight (B,) is each sample's factor W_b in `weighted`; when compute_grad,
-  // grad_pred = ∂l2/∂pred (∂weighted/∂pred = W_b·grad_pred) and grad_angles = ∂weighted/∂angles,
-  // else empty (pfld_loss.h).
+  // PFLD loss (docs/coordinate_losses.md) -> (weighted, l2, grad_pred, grad_angles): two 0-dim
+  // losses; when compute_grad, grad_pred = ∂weighted/∂pred and grad_angles = ∂weighted/∂angles,
+  // else empty (pfld_loss.h). ∂l2/∂pred = 2(ŷ − y)/B is left to the backward, which needs it
+  // only when l2 itself is trained.
   m.def(
       "pfld_loss(Tensor pred, Tensor target, Tensor angles, Tensor angles_target, "
       "Tensor attributes, Tensor? attribute_weights, bool degrees, float weight_floor, "
-      "bool compute_grad) -> (Tensor, Tensor, Tensor, Tensor, Tensor)");
+      "bool compute_grad) -> (Tensor, Tensor, Tensor, Tensor)");
   m.def(
       "pfld_loss_triton(Tensor pred, Tensor target, Tensor angles, Tensor angles_target, "
       "Tensor attributes, Tensor? attribute_weights, bool degrees, float weight_floor, "
-      "bool compute_grad) -> (Tensor, Tensor, Tensor, Tensor, Tensor)");
+      "bool compute_grad) -> (Tensor, Tensor, Tensor, Tensor)");
   // AWing against Gaussian targets rendered in the kernel from coords (B,K,2) with sigma (K,),
   // both in the compute dtype (fp32; fp64 for fp64 pred); target_weight (B,K).
   m.def(

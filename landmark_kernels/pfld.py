@@ -1,9 +1,10 @@
 """PFLD loss (docs/coordinate_losses.md): functional API and op wiring.
 
 The op `pfld_loss(pred, target, angles, angles_target, attributes, attribute_weights, degrees,
-weight_floor, compute_grad) -> (weighted, l2, grad_pred, sample_weight, grad_angles)` computes
-both losses, and the gradients they need, on the device with no host synchronisation: the
-class weights come from the batch's attribute frequencies inside the kernel.
+weight_floor, compute_grad) -> (weighted, l2, grad_pred, grad_angles)` computes both losses and
+the gradients of `weighted` on the device with no host synchronisation: the class weights come
+from the batch's attribute frequencies inside the kernel. l2's gradient, 2(ŷ − y)/B, is left to
+the backward, which needs it only when l2 itself is trained.
 """
 
 import torch
@@ -139,33 +140,31 @@ def _fake(*args):
     acc = loss_dtype(pred.dtype)
     return (pred.new_empty((), dtype=acc), pred.new_empty((), dtype=acc),
             pred.new_empty(pred.shape if compute_grad else (0,), dtype=grad_dtype(pred.dtype)),
-            pred.new_empty((pred.shape[0],), dtype=acc),
             pred.new_empty(angles.shape if compute_grad else (0,), dtype=acc))
 
 
 def _setup_context(ctx, inputs, output):
     grads = output[2:]
     ctx.mark_non_differentiable(*grads)
-    ctx.save_for_backward(*grads)
-    ctx.dtypes = (inputs[0].dtype, inputs[2].dtype)
+    ctx.save_for_backward(*grads, inputs[0], inputs[1])
+    ctx.angles_dtype = inputs[2].dtype
     ctx.compute_grad = inputs[-1]
 
 
 def _backward(ctx, grad_weighted, grad_l2, *_):
-    grad_pred, sample_weight, grad_angles = ctx.saved_tensors
+    grad_pred, grad_angles, pred, target = ctx.saved_tensors
     if not ctx.compute_grad:
         raise RuntimeError("pfld_loss was computed with compute_grad=False, so it has no "
                            "gradient buffers; call it with compute_grad=True to backpropagate")
     if torch.is_grad_enabled() and not torch.compiler.is_compiling():
         raise RuntimeError("landmark_kernels losses do not support double backward "
                            "(create_graph=True); use backend='torch' for that")
-    pred_dtype, angles_dtype = ctx.dtypes
-    # ∂/∂pred = (g_weighted·W_b + g_l2)·2(ŷ − y)/B; ∂/∂angles = g_weighted·grad_angles.
-    per_sample = grad_weighted * sample_weight + grad_l2
-    per_sample = per_sample.view(-1, *(1,) * (grad_pred.dim() - 1))
-    grad_p = (grad_pred.to(per_sample.dtype) * per_sample).to(pred_dtype)
-    grad_a = (grad_angles * grad_weighted).to(angles_dtype)
-    return grad_p, None, grad_a, None, None, None, None, None, None
+    # ∂/∂pred = g_weighted·grad_pred + g_l2·2(ŷ − y)/B; ∂/∂angles = g_weighted·grad_angles.
+    acc = grad_weighted.dtype
+    grad_p = (grad_pred.to(acc) * grad_weighted
+              + (pred.to(acc) - target.to(acc)) * (grad_l2 * 2.0 / pred.shape[0]))
+    grad_a = (grad_angles * grad_weighted).to(ctx.angles_dtype)
+    return grad_p.to(pred.dtype), None, grad_a, None, None, None, None, None, None
 
 
 def _triton_impl(*args):

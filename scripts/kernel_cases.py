@@ -66,11 +66,11 @@ def cuda_cases(op):
                                   ("AcrFn", "acr"))
                 for dtype, name in (("float", "fp32"), ("c10::BFloat16", "bf16"))}
     if op == "pfld_loss":
-        # Stage 1: a warp per sample, one element per lane and iteration; the one-block kernel
-        # (B·N·D ≤ 32768, e.g. B=64) and stage 2 are dominated by their per-sample loops.
-        return {"distances_kernel<float>": Case("cuda pfld distances fp32", 256, 1),
+        # Stage 1: a warp per sample, one element per lane and iteration (after the class
+        # weights); the one-block kernel (B·N·D ≤ 32768, e.g. B=64) runs both stages.
+        return {"samples_kernel<float>": Case("cuda pfld samples fp32", 256, 1),
                 "one_block_kernel<float>": Case("cuda pfld one block fp32", 1024, 1),
-                "batch_kernel<float>": Case("cuda pfld batch stage fp32", 1024, 1)}
+                "means_kernel<float>": Case("cuda pfld means fp32", 1024, 1)}
     if op == "graph_aggregate":
         return _graph_cuda_cases()
     if op == "graph_laplacian":
@@ -187,11 +187,16 @@ def _coord_triton_cases():
 
 def _pfld_triton_cases():
     from triton_kernels import pfld_loss as kernels
-    constexprs = dict(COMPUTE_GRAD=True, CT=tl.float32, BLOCK=256)
-    types = dict(pred_ptr="*fp32", target_ptr="*fp32", grad_ptr="*fp32", d2_ptr="*fp32",
-                 row="i64", grad_scale="fp64")
-    signature, attrs = _signature(kernels._sample_distance_kernel, constexprs, types)
-    return [(Case("triton pfld distances fp32", 128, 2), kernels._sample_distance_kernel,
+    constexprs = dict(HAS_WEIGHTS=False, COMPUTE_GRAD=True, CT=tl.float32, SAMPLES=4,
+                      BLOCK=256, BLOCK_B=64, BLOCK_C=8, BLOCK_K=4)
+    types = dict(pred_ptr="*fp32", target_ptr="*fp32", angles_ptr="*fp32",
+                 angles_target_ptr="*fp32", attr_ptr="*fp32", weights_ptr="*fp32",
+                 grad_ptr="*fp32", grad_angles_ptr="*fp32", partial_ptr="*fp32", batch="i32",
+                 row="i64", num_angles="i32", num_classes="i32", batch_f="fp64", period="fp64",
+                 weight_floor="fp64")
+    signature, attrs = _signature(kernels._sample_kernel, constexprs, types)
+    # A program takes 4 samples × 256 elements of a row block per step.
+    return [(Case("triton pfld samples fp32", 128, 8), kernels._sample_kernel,
              signature, constexprs, attrs, 4)]
 
 

@@ -87,7 +87,7 @@ def test_coordinate_and_pfld_kernels_compile_without_spills():
         lambda line: line.startswith("{"), out.stdout.splitlines()))}
     for label in ("cuda wing fp32", "cuda soft_wing fp32", "cuda acr fp32", "cuda acr bf16",
                   "triton wing fp32", "triton acr fp32", "cuda pfld one block fp32",
-                  "cuda pfld distances fp32", "triton pfld distances fp32"):
+                  "cuda pfld samples fp32", "triton pfld samples fp32"):
         assert label in rows, sorted(rows)
     assert all(r["spills"] == 0 for r in rows.values()), rows
 

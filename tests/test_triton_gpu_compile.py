@@ -56,17 +56,18 @@ SCRIPT = textwrap.dedent("""
     print("ok reduce")
     for dtype in ("fp32", "fp16", "bf16"):
         ptr = "*" + dtype
-        ptx_of(pfld_loss._sample_distance_kernel,
-               dict(pred_ptr=ptr, target_ptr=ptr, grad_ptr="*fp32" if dtype == "fp16" else ptr,
-                    d2_ptr="*fp32", row="i64", grad_scale="fp64"),
-               dict(COMPUTE_GRAD=True, CT=tl.float32, BLOCK=256))
-        ptx_of(pfld_loss._batch_kernel,
-               dict(angles_ptr=ptr, angles_target_ptr=ptr, attr_ptr=ptr, weights_ptr=ptr,
-                    sw_ptr="*fp32", grad_angles_ptr="*fp32", weighted_ptr="*fp32",
-                    l2_ptr="*fp32", batch="i32", num_angles="i32", num_classes="i32",
-                    batch_f="fp64", period="fp64", weight_floor="fp64"),
-               dict(HAS_WEIGHTS=False, COMPUTE_GRAD=True, CT=tl.float32, BLOCK_B=64,
-                    BLOCK_C=8, BLOCK_K=4))
+        ptx_of(pfld_loss._sample_kernel,
+               dict(pred_ptr=ptr, target_ptr=ptr, angles_ptr=ptr, angles_target_ptr=ptr,
+                    attr_ptr=ptr, weights_ptr=ptr, grad_ptr="*fp32" if dtype == "fp16" else ptr,
+                    grad_angles_ptr="*fp32", partial_ptr="*fp32", batch="i32", row="i64",
+                    num_angles="i32", num_classes="i32", batch_f="fp64", period="fp64",
+                    weight_floor="fp64"),
+               dict(HAS_WEIGHTS=False, COMPUTE_GRAD=True, CT=tl.float32, SAMPLES=4,
+                    BLOCK=256, BLOCK_B=64, BLOCK_C=8, BLOCK_K=4))
+        ptx_of(pfld_loss._batch_sum_kernel,
+               dict(partial_ptr="*fp32", weighted_ptr="*fp32", l2_ptr="*fp32", batch="i32",
+                    batch_f="fp64"),
+               dict(CT=tl.float32, BLOCK_B=64))
         print("ok pfld", dtype)
 """)
 

@@ -22,3 +22,18 @@ def log1p(t):
     r = tl.log(u) * (t / safe_d)
     r = tl.where(d == 0.0, t, r)
     return tl.where(u == float("inf"), u, r)
+
+
+@triton.jit
+def sin_cos_quarter_turn(h, CT: tl.constexpr):
+    # (sin h, cos h) for |h| ≤ π/2. In fp32 as Taylor polynomials (truncation under 6e-8 there):
+    # tl.sin/tl.cos compile to libdevice's, whose reduction for huge arguments keeps a local
+    # array in every kernel that calls them; here the argument needs no reduction.
+    if CT == tl.float64:
+        return tl.sin(h), tl.cos(h)
+    h2 = h * h
+    s = h + h * h2 * (-1.0 / 6 + h2 * (1.0 / 120 + h2 * (-1.0 / 5040 + h2 * (
+        1.0 / 362880 + h2 * (-1.0 / 39916800)))))
+    c = 1.0 + h2 * (-0.5 + h2 * (1.0 / 24 + h2 * (-1.0 / 720 + h2 * (1.0 / 40320 + h2 * (
+        -1.0 / 3628800 + h2 * (1.0 / 479001600))))))
+    return s, c
