@@ -6,9 +6,11 @@
 
 namespace landmark_kernels {
 
-// Math policies: how awing_pixel takes its powers, logarithms and quotients.
+// Math policies: how awing_pixel (and ACR, coord_loss_math.h) take powers, logarithms and
+// quotients.
 //   powers(xs, e, &t, &t_over_xs): t = xs^e and t/xs = xs^(e−1), for xs > 0;
-//   log1p(t), t ≥ 0; div(a, b), b ≥ 1.
+//   log1p(t), t ≥ 0; div(a, b), b ≥ 1; pow_unit(x, e) = x^e for x in (0, 1], e in [0, 1];
+//   log1p_unit(t), t in [0, 1].
 // ExpLogMath is the accurate path (CPU, and fp64 everywhere): t = exp(e·ln xs), one division.
 // The CUDA kernel's fp32 path uses the hardware's lg2/ex2 instead (FastMath in awing_loss.cu).
 template <typename Fns>
@@ -22,6 +24,12 @@ struct ExpLogMath {
   LK_HD static T log1p(T t) { return Fns::log1p(t); }
   template <typename T>
   LK_HD static T div(T a, T b) { return a / b; }
+  // x^e for x in (0, 1], e in [0, 1], and ln(1 + t) for t in [0, 1] (ACR's ranges), where Fns
+  // may have cheaper forms (the CPU's need fewer selects there).
+  template <typename T>
+  LK_HD static T pow_unit(T x, T e) { return Fns::exp_nonpositive(e * Fns::log_unit(x)); }
+  template <typename T>
+  LK_HD static T log1p_unit(T t) { return Fns::log1p_unit(t); }
 };
 
 struct StdFns {
@@ -31,6 +39,12 @@ struct StdFns {
   LK_HD static T exp(T x) { using std::exp; return exp(x); }
   template <typename T>
   LK_HD static T log1p(T x) { using std::log1p; return log1p(x); }
+  template <typename T>
+  LK_HD static T log_unit(T x) { using std::log; return log(x); }
+  template <typename T>
+  LK_HD static T exp_nonpositive(T x) { using std::exp; return exp(x); }
+  template <typename T>
+  LK_HD static T log1p_unit(T x) { using std::log1p; return log1p(x); }
 };
 using StdMath = ExpLogMath<StdFns>;
 

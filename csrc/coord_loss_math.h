@@ -3,9 +3,10 @@
 // families.
 //
 // Each loss is a functor of δ = |diff| ≥ 0 (and Φ for ACR) returning ℓ(δ) and writing the slope
-// dℓ/dδ, with its transcendentals from a Math policy (awing_math.h: log1p, powers); `coord_element` turns that into the loss and ∂ℓ/∂diff of one element. The kernels are
-// written once over the functor type, so Wing, SoftWing and ACR share every loop, reduction and
-// launch. Everything is select-based (no branches) so that the CPU loops vectorise.
+// dℓ/dδ, with its transcendentals from a Math policy (awing_math.h: log1p, pow_unit,
+// log1p_unit); `coord_element` turns that into the loss and ∂ℓ/∂diff of one element. The
+// kernels are written once over the functor type, so Wing, SoftWing and ACR share every loop,
+// reduction and launch. Everything is select-based (no branches) so that the CPU loops vectorise.
 #include <cmath>
 
 #include "awing_math.h"  // the Math policies (StdMath, ExpLogMath)
@@ -65,17 +66,15 @@ struct AcrFn {
     const bool small = delta <= T(1);
     const T x = small ? delta : T(1);
     const T e = T(1) - phi;  // 1 − Φ ∈ [0, 1]
-    T u, unused;
-    Math::powers(x > T(0) ? x : T(1), e, &u, &unused);
     const T zero_pow = e == T(0) ? T(1) : T(0);  // x^e at x = 0: 1 for Φ = 1, else 0
-    u = x > T(0) ? u : zero_pow;
+    const T u = x > T(0) ? Math::pow_unit(x > T(0) ? x : T(1), e) : zero_pow;
     const T t = u * x;
     // Bitwise & (no short circuit): the loop stays branch-free, so it vectorises.
     const bool valid = (phi >= T(0)) & (phi <= T(1));
     const T log_slope = lam * (T(1) + e) * u / (T(1) + t);
     const T s = small ? log_slope : T(2) * delta;
     *slope = valid ? s : T(NAN);
-    const T log_loss = lam * Math::log1p(t);
+    const T log_loss = lam * Math::log1p_unit(t);
     const T loss = small ? log_loss : delta * delta + phi * ln2 - T(1);
     return valid ? loss : T(NAN);
   }

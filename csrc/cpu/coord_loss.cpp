@@ -69,12 +69,13 @@ template <typename Fn, typename T, typename scalar_t, typename grad_t>
 LK_ALWAYS_INLINE T chunk_loss(const Fn& fn, const scalar_t* pred, const scalar_t* target,
                               const T* w, const T* phi, int64_t n, T grad_scale, T* loss,
                               grad_t* grad) {
+  const Fn f = fn;  // a local copy: the stores below could alias `fn`, which would be reloaded
   T sum = T(0);
 #pragma omp simd reduction(+ : sum)
   for (int64_t i = 0; i < n; ++i) {
     T g;
     // (pred − target)·w, not pred·w − target·w: exactly 0 at δ = 0, no cancellation near it.
-    const T l = coord_element<CpuMath<T>>(fn, (T(pred[i]) - T(target[i])) * w[i], phi[i], &g);
+    const T l = coord_element<CpuMath<T>>(f, (T(pred[i]) - T(target[i])) * w[i], phi[i], &g);
     sum += l;
     loss[i] = l;
     grad[i] = grad_t(g * w[i] * grad_scale);

@@ -13,6 +13,9 @@ struct VecFns {
   LK_HD static float log(float x) { return vec_math::log(x); }
   LK_HD static float exp(float x) { return vec_math::exp(x); }
   LK_HD static float log1p(float x) { return vec_math::log1p(x); }
+  LK_HD static float log_unit(float x) { return vec_math::log_unit(x); }
+  LK_HD static float exp_nonpositive(float x) { return vec_math::exp_nonpositive(x); }
+  LK_HD static float log1p_unit(float x) { return vec_math::log1p_unit(x); }
 };
 
 template <typename T>
