@@ -43,15 +43,23 @@ void check_backward(bool compute_grad, const Tensor& grad_output, const char* op
 // Whether grad_output is the common one: a CPU 1 (read without a device sync; never for traced
 // tensors, whose values do not exist).
 bool is_unit(const Tensor& grad_output) {
-  return !is_traced(grad_output) && grad_output.is_cpu() && grad_output.numel() == 1 &&
-         grad_output.item<double>() == 1.0;
+  if (is_traced(grad_output) || !grad_output.is_cpu() || grad_output.numel() != 1) return false;
+  // The loss dtypes, read in place: item() would cost a dispatch per backward.
+  switch (grad_output.scalar_type()) {
+    case at::kFloat:
+      return *grad_output.const_data_ptr<float>() == 1.0f;
+    case at::kDouble:
+      return *grad_output.const_data_ptr<double>() == 1.0;
+    default:
+      return grad_output.item<double>() == 1.0;
+  }
 }
 
 // grad_output · stored, in pred's dtype. For grad_output 1 the buffer is handed on as it is (no
 // pass over the data); autograd's AccumulateGrad copies it if anyone else holds it.
 Tensor scale_stored(const Tensor& stored, const Tensor& grad_output, at::ScalarType pred_dtype,
                     bool unit) {
-  if (unit) return stored.to(pred_dtype);
+  if (unit) return stored.scalar_type() == pred_dtype ? stored : stored.to(pred_dtype);
   // The product in the loss dtype (fp32/fp64), rounded once to pred's dtype.
   return (stored.to(grad_output.scalar_type()) * grad_output).to(pred_dtype);
 }
