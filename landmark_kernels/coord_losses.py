@@ -76,16 +76,18 @@ def _fast(name, backend, pred, target, aux, reduction, params):
     """The loss from the C++ op (eager mode, a C++ backend, plain arguments), or None. Its
     checks are the C++ kernel's TORCH_CHECKs (csrc/coord_loss.h), which repeat every Python
     check: a call they reject returns None, and the checked path (_call) raises the Python
-    error naming the argument — or the same error again."""
+    error naming the argument — or the same error again. Written for the microsecond: no
+    generator, no per-parameter conversion (the op takes a Python int as a float)."""
     if (_backends.fast_path(backend, pred) is None
-            or not all(type(p) is float or type(p) is int for p in params)
             or (aux is not None and (type(aux) is not torch.Tensor or aux.dtype != pred.dtype))):
         return None
+    for value in params:
+        if type(value) is not float and type(value) is not int:
+            return None
     try:
-        return _NATIVE_OPS[name, False](pred, target, aux, *map(float, params),
-                                        REDUCTION_CODES[reduction],
+        return _NATIVE_OPS[name, False](pred, target, aux, *params, REDUCTION_CODES[reduction],
                                         pred.requires_grad and torch.is_grad_enabled())[0]
-    except (RuntimeError, TypeError, ValueError):
+    except (KeyError, RuntimeError, TypeError, ValueError):  # KeyError: not a reduction name
         return None
 
 
@@ -135,8 +137,7 @@ def wing_loss(pred, target, *, omega=10.0, epsilon=2.0, target_weight=None,
     Returns the loss in fp32 (fp64 for fp64 pred). Gradients flow to pred only; at δ = 0 the
     gradient is 0. NaN in pred/target gives NaN there; empty batches give 0.
     """
-    loss = _fast("wing_loss", backend, pred, target, target_weight, _reduction(reduction),
-                 (omega, epsilon))
+    loss = _fast("wing_loss", backend, pred, target, target_weight, reduction, (omega, epsilon))
     if loss is not None:
         return loss
     loss, target_weight, backend = _call("wing_loss", backend, check_wing, pred, target,
@@ -157,8 +158,8 @@ def soft_wing_loss(pred, target, *, omega1=2.0, omega2=20.0, epsilon=0.5, target
     hyper-parameters with the coordinates (lk.nn.SoftWingLoss(coord_scale=...) does it).
     Shapes, target_weight, reduction, backend and the returned dtype as `wing_loss`.
     """
-    loss = _fast("soft_wing_loss", backend, pred, target, target_weight,
-                 _reduction(reduction), (omega1, omega2, epsilon))
+    loss = _fast("soft_wing_loss", backend, pred, target, target_weight, reduction,
+                 (omega1, omega2, epsilon))
     if loss is not None:
         return loss
     loss, target_weight, backend = _call("soft_wing_loss", backend, check_soft_wing, pred,
@@ -186,7 +187,7 @@ def acr_loss(pred, target, phi, *, lam=1.0, reduction="mean", backend="auto"):
     synchronisation) return NaN for those elements, value and gradient. The gradient at Δ = 0
     is 0, also for Φ = 1 (where the loss is λ·ln(1+Δ)). Returns fp32 (fp64 for fp64 pred).
     """
-    loss = _fast("acr_loss", backend, pred, target, phi, _reduction(reduction), (lam,))
+    loss = _fast("acr_loss", backend, pred, target, phi, reduction, (lam,))
     if loss is not None:
         return loss
     loss, phi, backend = _call("acr_loss", backend, check_acr, pred, target, phi,

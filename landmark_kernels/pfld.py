@@ -65,15 +65,16 @@ def _fast(pred, target, angles, angles_target, attributes, attribute_weights, de
     if (_backends.fast_path(backend, pred) is None
             or type(degrees) is not bool or not (type(weight_floor) is float or
                                                  type(weight_floor) is int)
-            or not all(type(t) is torch.Tensor and t.dtype == pred.dtype
-                       for t in (target, angles, angles_target, attributes))
             or (attribute_weights is not None and (type(attribute_weights) is not torch.Tensor
                                                    or attribute_weights.dtype != pred.dtype))):
         return None
+    for t in (target, angles, angles_target, attributes):  # a loop: a generator costs more
+        if type(t) is not torch.Tensor or t.dtype != pred.dtype:
+            return None
     compute_grad = torch.is_grad_enabled() and (pred.requires_grad or angles.requires_grad)
     try:
-        weighted, l2, *_ = _PFLD(pred, target, angles, angles_target, attributes,
-                                 attribute_weights, degrees, float(weight_floor), compute_grad)
+        weighted, l2, _, _ = _PFLD(pred, target, angles, angles_target, attributes,
+                                   attribute_weights, degrees, weight_floor, compute_grad)
     except (RuntimeError, TypeError, ValueError):
         return None
     return weighted, l2
