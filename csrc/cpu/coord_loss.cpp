@@ -19,14 +19,16 @@
 namespace landmark_kernels {
 namespace {
 
-constexpr int64_t kChunk = 1024;
+// 512: the threads' shares of a batch of 64 faces (12.5 Ki elements, 25 chunks) differ by one
+// chunk, 4% of a share (1024 left ACR's two threads 7 and 6 chunks).
+constexpr int64_t kChunk = 512;
 // Chunks per task, from the cost of the element loss: problems up to 16 Ki elements of Wing or
 // SoftWing (B = 64, N = 98, D = 2 is 12.5 Ki) run on the calling thread, where waking the pool
-// would cost more than the work; ACR (a log, an exp and a log1p per element, ~4x) splits 4 Ki.
+// would cost more than the work; ACR (a log, an exp and a log1p per element, ~3x) splits 4 Ki.
 template <typename Fn>
-constexpr int64_t kGrainChunks = 16;
+constexpr int64_t kGrainChunks = 32;
 template <typename T>
-constexpr int64_t kGrainChunks<AcrFn<T>> = 4;
+constexpr int64_t kGrainChunks<AcrFn<T>> = 8;
 
 // Values of a target_weight/phi tensor for the elements [start, start + n), as T: the tensor's
 // own memory where it holds them so (one T per element), else `buffer`, filled by converting
