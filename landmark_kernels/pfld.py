@@ -147,6 +147,7 @@ def _fake(*args):
 def _setup_context(ctx, inputs, output):
     grads = output[2:]
     ctx.mark_non_differentiable(*grads)
+    ctx.set_materialize_grads(False)  # an untrained l2 adds nothing (not 0·(ŷ − y): ∞·0 is NaN)
     ctx.save_for_backward(*grads, inputs[0], inputs[1])
     ctx.angles_dtype = inputs[2].dtype
     ctx.compute_grad = inputs[-1]
@@ -161,11 +162,17 @@ def _backward(ctx, grad_weighted, grad_l2, *_):
         raise RuntimeError("landmark_kernels losses do not support double backward "
                            "(create_graph=True); use backend='torch' for that")
     # ∂/∂pred = g_weighted·grad_pred + g_l2·2(ŷ − y)/B; ∂/∂angles = g_weighted·grad_angles.
-    acc = grad_weighted.dtype
-    grad_p = (grad_pred.to(acc) * grad_weighted
-              + (pred.to(acc) - target.to(acc)) * (grad_l2 * 2.0 / pred.shape[0]))
-    grad_a = (grad_angles * grad_weighted).to(ctx.angles_dtype)
-    return grad_p.to(pred.dtype), None, grad_a, None, None, None, None, None, None
+    grad_p = grad_a = None
+    if grad_weighted is not None:
+        grad_p = grad_pred.to(grad_weighted.dtype) * grad_weighted
+        grad_a = (grad_angles * grad_weighted).to(ctx.angles_dtype)
+    if grad_l2 is not None:
+        acc = grad_l2.dtype
+        grad_l2_p = (pred.to(acc) - target.to(acc)) * (grad_l2 * 2.0 / pred.shape[0])
+        grad_p = grad_l2_p if grad_p is None else grad_p + grad_l2_p
+    if grad_p is not None:
+        grad_p = grad_p.to(pred.dtype)
+    return grad_p, None, grad_a, None, None, None, None, None, None
 
 
 def _triton_impl(*args):

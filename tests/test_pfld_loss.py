@@ -124,6 +124,23 @@ def test_clean_faces_and_weight_floor(device, backend):
 
 
 @pytest.mark.parametrize("device,backend", ALL)
+def test_untrained_l2_adds_nothing_to_an_infinite_error(device, backend):
+    """Training `weighted` alone: an infinite landmark error gets the reference's infinite
+    gradient, not ∞ + 0·∞ = NaN from l2's (unused) gradient."""
+    pred, target, angles, angles_target, attributes = make_inputs(4, device)
+    pred = pred.detach().clone()
+    pred[1, 0, 0] = math.inf
+    pred.requires_grad_()
+    attributes = torch.ones_like(attributes)  # W_b > 0 for every face
+    (grad,) = torch.autograd.grad(lk.pfld_loss(pred, target, angles, angles_target, attributes,
+                                               backend=backend)[0], pred)
+    (expected,) = torch.autograd.grad(reference.pfld_loss(pred, target, angles, angles_target,
+                                                          attributes)[0], pred)
+    assert grad[1, 0, 0] == math.inf and expected[1, 0, 0] == math.inf
+    torch.testing.assert_close(grad, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("device,backend", ALL)
 def test_attribute_dtypes_and_class_weights(device, backend):
     """Attributes may be bool/int; the default weights are 1/frequency, or B for an absent
     class (PFLD-pytorch), computed on the device."""
