@@ -39,12 +39,13 @@ struct StdFns {
   LK_HD static T exp(T x) { using std::exp; return exp(x); }
   template <typename T>
   LK_HD static T log1p(T x) { using std::log1p; return log1p(x); }
+  // No cheaper forms on ACR's ranges here: the general functions above.
   template <typename T>
-  LK_HD static T log_unit(T x) { using std::log; return log(x); }
+  LK_HD static T log_unit(T x) { return StdFns::log(x); }
   template <typename T>
-  LK_HD static T exp_nonpositive(T x) { using std::exp; return exp(x); }
+  LK_HD static T exp_nonpositive(T x) { return StdFns::exp(x); }
   template <typename T>
-  LK_HD static T log1p_unit(T x) { using std::log1p; return log1p(x); }
+  LK_HD static T log1p_unit(T x) { return StdFns::log1p(x); }
 };
 using StdMath = ExpLogMath<StdFns>;
 
