@@ -36,9 +36,9 @@ LK_HD Split split_exponent(float x) {
 // ln(1 + f) for f in [√½ − 1, √2 − 1], as f − f²/2 + f³·P(f) with P of degree 7, fitted by us
 // (weighted least squares toward minimax; relative error < 8.1e-8, under 0.9 ulp in float).
 // Multiplications and adds only: a division would cost as much as the whole polynomial.
+// P by Estrin's scheme: its pairs evaluate side by side (in Horner's form it is 7 dependent
+// FMAs, and the loops that use it are bound by that latency).
 LK_HD float log1p_reduced(float f) {
-// Estrin's scheme: the pairs evaluate side by side (in Horner's form P is 7 dependent FMAs, and
-// the loops that use it are bound by that latency).
   const float f2 = f * f, f4 = f2 * f2;
   const float p = (0.33333331f + f * -0.25000820f) + f2 * (0.20001227f + f * -0.16623357f) +
                   f4 * ((0.14201759f + f * -0.13160183f) + f2 * (0.12761575f + f * -0.07634493f));
@@ -54,9 +54,11 @@ LK_HD float log(float x) {
   return (s.k - (subnormal ? 23.0f : 0.0f)) * kLn2 + log1p_reduced(s.m - 1.0f);
 }
 
-// e^r for |r| ≤ ln2/2 (after the Cody–Waite reduction below): the degree-7 Taylor polynomial,
-// by Estrin's scheme.
-LK_HD float exp_reduced(float r) {
+// e^(z − n·ln2) for n = round(z/ln2): Cody–Waite, ln 2 in two parts so that r = z − n·ln2 is
+// exact to float precision, then the degree-7 Taylor polynomial of e^r (|r| ≤ ln2/2) by
+// Estrin's scheme.
+LK_HD float exp_reduced(float z, float n) {
+  const float r = (z - n * 0.693145752f) - n * 1.42860677e-6f;
   const float r2 = r * r, r4 = r2 * r2;
   return (1.0f + r) + r2 * (0.5f + r * (1.0f / 6)) +
          r4 * ((1.0f / 24 + r * (1.0f / 120)) + r2 * (1.0f / 720 + r * (1.0f / 5040)));
@@ -68,8 +70,7 @@ LK_HD float exp(float z) {
   const float clamped = z < -103.98f ? -103.98f : (z > 88.72f ? 88.72f : z);
   // Round to nearest by adding and removing 1.5·2^23 (std::nearbyint does not vectorise on SSE2).
   const float n = (clamped * 1.44269504f + 12582912.0f) - 12582912.0f;
-  // Cody–Waite: ln 2 in two parts so r = z − n·ln2 is exact to float precision.
-  const float p = exp_reduced((clamped - n * 0.693145752f) - n * 1.42860677e-6f);
+  const float p = exp_reduced(clamped, n);
   // 2^n in two normal factors (n ∈ [−150, 128] does not fit one exponent field): p·2^half is
   // exact, and the second product rounds once, into the subnormals where it must.
   const int32_t ni = int32_t(n);
@@ -104,7 +105,7 @@ LK_HD float log_unit(float x) {
 LK_HD float exp_nonpositive(float z) {
   const float shifted = z * 1.44269504f + 12582912.0f;  // 1.5·2^23 + n
   const float n = shifted - 12582912.0f;
-  const float p = exp_reduced((z - n * 0.693145752f) - n * 1.42860677e-6f);
+  const float p = exp_reduced(z, n);
   return p * bit_cast<float>((bit_cast<int32_t>(shifted) + 191) << 23) * 5.42101086e-20f;
 }
 
