@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "../coord_loss.h"
+#include "acr_avx512.h"
 #include "cpu_math.h"
 #include "isa.h"
 
@@ -100,9 +101,21 @@ LK_TARGET_AVX2 T chunk_loss_avx2(const Fn& fn, const scalar_t* pred, const scala
   return chunk_loss(fn, pred, target, w, phi, n, grad_scale, loss, grad);
 }
 
+// w == nullptr: no weight (the generic loops read `ones` instead).
 template <typename Fn, typename T, typename scalar_t, typename grad_t>
 T chunk_loss_dispatch(const Fn& fn, const scalar_t* pred, const scalar_t* target, const T* w,
-                      const T* phi, int64_t n, T grad_scale, T* loss, grad_t* grad) {
+                      const T* ones, const T* phi, int64_t n, T grad_scale, T* loss,
+                      grad_t* grad) {
+#if LK_HAS_ISA_TARGETS
+  // fp32 ACR has a loop of its own on AVX-512 (acr_avx512.h).
+  if constexpr (std::is_same_v<Fn, AcrFn<float>> && std::is_same_v<scalar_t, float> &&
+                std::is_same_v<grad_t, float>) {
+    if (cpu_isa() == Isa::kAvx512) {
+      return acr_avx512::chunk_loss(fn.lam, pred, target, w, phi, n, grad_scale, loss, grad);
+    }
+  }
+#endif
+  if (w == nullptr) w = ones;
   switch (cpu_isa()) {
     case Isa::kAvx512:
       return chunk_loss_avx512(fn, pred, target, w, phi, n, grad_scale, loss, grad);
@@ -138,19 +151,19 @@ void coord_family(const CoordProblem& p, const Fn& fn, bool check_phi, int64_t r
   at::parallel_for(0, chunks, kGrainChunks<Fn>, [&](int64_t begin, int64_t end) {
     T ones[kChunk], w_chunk[kChunk], phi_chunk[kChunk], loss_scratch[kChunk];
     loop_grad_t grad_scratch[kChunk];
-    if (weight == nullptr) std::fill(ones, ones + kChunk, T(1));
+    std::fill(ones, ones + kChunk, T(1));
     for (int64_t chunk = begin; chunk < end; ++chunk) {
       const int64_t start = chunk * kChunk;
       const int64_t n = std::min(kChunk, p.numel - start);
-      const T* w = weight == nullptr ? ones : chunk_values(weight, p.weight_per_landmark,
-                                                           p.dims, start, n, w_chunk);
-      const T* phi_values = phi == nullptr ? w  // Wing/SoftWing ignore phi
+      const T* w = weight == nullptr ? nullptr : chunk_values(weight, p.weight_per_landmark,
+                                                              p.dims, start, n, w_chunk);
+      const T* phi_values = phi == nullptr ? ones  // Wing/SoftWing ignore phi
                                            : chunk_values(phi, p.phi_per_landmark, p.dims,
                                                           start, n, phi_chunk);
       loop_grad_t* grad_out = grad_scratch;
       if constexpr (!kGradViaScratch) grad_out = grad_all ? grad_all + start : grad_scratch;
-      sums[chunk] = double(chunk_loss_dispatch(fn, pred + start, target + start, w, phi_values,
-                                               n, grad_scale,
+      sums[chunk] = double(chunk_loss_dispatch(fn, pred + start, target + start, w, ones,
+                                               phi_values, n, grad_scale,
                                                loss_all ? loss_all + start : loss_scratch,
                                                grad_out));
       if constexpr (kGradViaScratch) {
