@@ -1,12 +1,13 @@
 """Forward + backward time of each coordinate loss against the trivial loss and the eager
 reference, with the implementations interleaved round by round.
 
-    python -m bench.step_timing [--batch 64 256] [--threads 2] [--rounds 15]
+    python -m bench.step_timing [--batch 64 256] [--threads 2] [--rounds 15] [--settle 10]
 
 The losses take tens of microseconds on a CPU, where a shared machine's speed drifts by more
 than the differences measured: `python -m bench` times one implementation after another, so a
 drift lands on one of them. Here every round times each implementation for a block of calls in
-turn, and the minimum and median over rounds are printed (per call, µs) with the ratios the
+turn (after a few untimed calls that let it settle in after the previous block), and the
+minimum and median over rounds are printed (per call, µs) with the ratios the
 issue's targets are about: ours ÷ trivial loss (≤ 1: no slower than it) and eager ÷ ours.
 CPU only; on a GPU use `python -m bench --device cuda`.
 """
@@ -47,8 +48,15 @@ def cases(batch, n=98):
     }
 
 
-def block(step, leaves, calls):
-    """Mean seconds per call of `calls` forward + backward steps."""
+def block(step, leaves, calls, settle):
+    """Mean seconds per call of `calls` forward + backward steps, after `settle` untimed ones:
+    the previous block (an eager reference's, with its large temporaries) leaves cold caches
+    and, after its single-threaded work, a sleeping OpenMP worker; the first calls after it
+    pay for that whatever runs them (~100 µs more for the first, a few µs by the fifth)."""
+    for _ in range(settle):
+        step().backward()
+        for t in leaves:
+            t.grad = None
     start = time.perf_counter()
     for _ in range(calls):
         step().backward()
@@ -63,6 +71,8 @@ def main():
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--calls", type=int, default=100, help="calls per block")
+    parser.add_argument("--settle", type=int, default=10,
+                        help="untimed calls at the start of each block")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s), {args.rounds} rounds of "
@@ -75,10 +85,10 @@ def main():
                 impls[name + " (eager reference)"] = (eager, leaves)
         times = {name: [] for name in impls}
         for name, (step, leaves) in impls.items():  # warm-up
-            block(step, leaves, args.calls)
+            block(step, leaves, args.calls, args.settle)
         for _ in range(args.rounds):
             for name, (step, leaves) in impls.items():
-                times[name].append(block(step, leaves, args.calls) * 1e6)
+                times[name].append(block(step, leaves, args.calls, args.settle) * 1e6)
         best = {name: min(t) for name, t in times.items()}
         floor = best["trivial loss"]
         print(f"\nB={batch} N=98 D=2")
