@@ -121,13 +121,12 @@ LK_TARGET_AVX512 LK_ALWAYS_INLINE __m512 reciprocal(__m512 w) {
 }
 
 // AcrFn's element loss (coord_loss_math.h, eq. 6) over n elements, as chunk_loss in
-// coord_loss.cpp: loss[i] and grad[i] = ∂loss/∂pred·grad_scale for diff = (pred − target)·w
-// (w == nullptr: no weight), returning the sum. The same values at the edges: NaN for Φ
+// coord_loss.cpp (ACR takes no target_weight): loss[i] and grad[i] = ∂loss/∂pred·grad_scale
+// for diff = pred − target, returning the sum. The same values at the edges: NaN for Φ
 // outside [0, 1], the subgradient 0 at diff = 0, NaN in → NaN out.
-template <bool kWeighted>
-LK_TARGET_AVX512 float chunk_loss_impl(float lam, const float* pred, const float* target,
-                                       const float* w, const float* phi, int64_t n,
-                                       float grad_scale, float* loss, float* grad) {
+LK_TARGET_AVX512 inline float chunk_loss(float lam, const float* pred, const float* target,
+                                         const float* phi, int64_t n, float grad_scale,
+                                         float* loss, float* grad) {
   const Tables& tab = tables();
   const Registers r{load_table(tab.log2_inv_c),      load_table(tab.log2_log_c),
                     load_table(tab.log1p_c_minus_1), load_table(tab.log1p_inv_c),
@@ -138,13 +137,8 @@ LK_TARGET_AVX512 float chunk_loss_impl(float lam, const float* pred, const float
   __m512 sum = zero;
   for (int64_t i = 0; i < n; i += 16) {
     const __mmask16 lanes = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1);
-    __m512 diff = _mm512_sub_ps(_mm512_maskz_loadu_ps(lanes, pred + i),
-                                _mm512_maskz_loadu_ps(lanes, target + i));
-    __m512 weight;
-    if constexpr (kWeighted) {
-      weight = _mm512_maskz_loadu_ps(lanes, w + i);
-      diff = _mm512_mul_ps(diff, weight);
-    }
+    const __m512 diff = _mm512_sub_ps(_mm512_maskz_loadu_ps(lanes, pred + i),
+                                      _mm512_maskz_loadu_ps(lanes, target + i));
     const __m512 p = _mm512_maskz_loadu_ps(lanes, phi + i);
     const __mmask16 valid = _mm512_cmp_ps_mask(p, zero, _CMP_GE_OQ) &
                             _mm512_cmp_ps_mask(p, one, _CMP_LE_OQ);
@@ -167,24 +161,16 @@ LK_TARGET_AVX512 float chunk_loss_impl(float lam, const float* pred, const float
     __m512 l = _mm512_mask_blend_ps(small, linear, _mm512_mul_ps(splat(lam), log1p_unit(t, r)));
     l = _mm512_mask_blend_ps(valid, nan, l);
     // slope with diff's sign (bitwise select of the sign bit), 0 at diff = 0 for a valid Φ.
-    __m512 g = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(
+    const __m512 signed_slope = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(
         _mm512_castps_si512(slope), _mm512_castps_si512(diff),
         _mm512_set1_epi32(int32_t(0x80000000u)), 0xd8));
-    g = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(diff, zero, _CMP_NEQ_UQ) | __mmask16(~valid), g);
-    if constexpr (kWeighted) g = _mm512_mul_ps(g, weight);
+    const __m512 g = _mm512_maskz_mov_ps(
+        _mm512_cmp_ps_mask(diff, zero, _CMP_NEQ_UQ) | __mmask16(~valid), signed_slope);
     sum = _mm512_mask_add_ps(sum, lanes, sum, l);
     _mm512_mask_storeu_ps(loss + i, lanes, l);
     _mm512_mask_storeu_ps(grad + i, lanes, g);
   }
   return _mm512_reduce_add_ps(sum);
-}
-
-inline float chunk_loss(float lam, const float* pred, const float* target, const float* w,
-                        const float* phi, int64_t n, float grad_scale, float* loss,
-                        float* grad) {
-  return w == nullptr
-             ? chunk_loss_impl<false>(lam, pred, target, w, phi, n, grad_scale, loss, grad)
-             : chunk_loss_impl<true>(lam, pred, target, w, phi, n, grad_scale, loss, grad);
 }
 
 }  // namespace landmark_kernels::acr_avx512

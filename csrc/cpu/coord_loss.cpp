@@ -109,11 +109,11 @@ T chunk_loss_dispatch(const Fn& fn, const scalar_t* pred, const scalar_t* target
                       const T* ones, const T* phi, int64_t n, T grad_scale, T* loss,
                       grad_t* grad) {
 #if LK_HAS_ISA_TARGETS
-  // fp32 ACR has a loop of its own on AVX-512 (acr_avx512.h).
+  // fp32 ACR (which takes no weight) has a loop of its own on AVX-512 (acr_avx512.h).
   if constexpr (std::is_same_v<Fn, AcrFn<float>> && std::is_same_v<scalar_t, float> &&
                 std::is_same_v<grad_t, float>) {
-    if (cpu_isa() == Isa::kAvx512) {
-      return acr_avx512::chunk_loss(fn.lam, pred, target, w, phi, n, grad_scale, loss, grad);
+    if (cpu_isa() == Isa::kAvx512 && w == nullptr) {
+      return acr_avx512::chunk_loss(fn.lam, pred, target, phi, n, grad_scale, loss, grad);
     }
   }
 #endif
