@@ -53,16 +53,18 @@ def block(step, leaves, calls, settle):
     the previous block (an eager reference's, with its large temporaries) leaves cold caches
     and, after its single-threaded work, a sleeping OpenMP worker; the first calls after it
     pay for that whatever runs them (~100 µs more for the first, a few µs by the fifth)."""
-    for _ in range(settle):
-        step().backward()
-        for t in leaves:
-            t.grad = None
+    steps(step, leaves, settle)
     start = time.perf_counter()
+    steps(step, leaves, calls)
+    return (time.perf_counter() - start) / calls
+
+
+def steps(step, leaves, calls):
+    """`calls` forward + backward steps, clearing the leaves' gradients after each."""
     for _ in range(calls):
         step().backward()
         for t in leaves:
             t.grad = None
-    return (time.perf_counter() - start) / calls
 
 
 def main():

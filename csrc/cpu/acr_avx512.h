@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "../coord_loss_math.h"  // AcrFn
 #include "isa.h"
 
 #if LK_HAS_ISA_TARGETS
@@ -71,6 +72,9 @@ LK_TARGET_AVX512 LK_ALWAYS_INLINE __m512 lookup(const Table32& table, __m512i id
 
 LK_TARGET_AVX512 LK_ALWAYS_INLINE __m512 splat(float value) { return _mm512_set1_ps(value); }
 
+// 1.5·2^23: y + this rounds y to an integer held in the sum's low mantissa bits.
+constexpr float kRoundShift = 12582912.0f;
+
 // log2 x for x in [2^−149, 1]: k + log2 c_j + log2(1 + z), |z| ≤ 1/64, with a degree-3
 // polynomial fitted by least squares on Chebyshev nodes (absolute error < 4.6e-9). Only the
 // absolute error matters here: it becomes the relative error of 2^((1−Φ)·log2 x).
@@ -90,7 +94,7 @@ LK_TARGET_AVX512 LK_ALWAYS_INLINE __m512 log2_unit(__m512 x, const Registers& r)
 // 2^(y − n/16) (|y − n/16| ≤ 1/32, exact; degree 3, relative error < 1.7e-9), scaled by
 // 2^⌊n/16⌋ in one rounding, into the subnormals where it must.
 LK_TARGET_AVX512 LK_ALWAYS_INLINE __m512 exp2_nonpositive(__m512 y, const Registers& r) {
-  const __m512 round_shift = splat(12582912.0f);  // 1.5·2^23: n lands in the low bits
+  const __m512 round_shift = splat(kRoundShift);
   const __m512 shifted = _mm512_fmadd_ps(y, splat(16.0f), round_shift);
   const __m512 n = _mm512_sub_ps(shifted, round_shift);
   const __m512 f = _mm512_fnmadd_ps(n, splat(0.0625f), y);
@@ -105,7 +109,7 @@ LK_TARGET_AVX512 LK_ALWAYS_INLINE __m512 exp2_nonpositive(__m512 y, const Regist
 // subtraction is exact: t and c_j − 1 are within a factor 2, or c_j − 1 = 0); the series to
 // degree 4 (relative error < 1.3e-8 where ln c_j = 0).
 LK_TARGET_AVX512 LK_ALWAYS_INLINE __m512 log1p_unit(__m512 t, const Registers& r) {
-  const __m512i idx = _mm512_castps_si512(_mm512_fmadd_ps(t, splat(31.49f), splat(12582912.0f)));
+  const __m512i idx = _mm512_castps_si512(_mm512_fmadd_ps(t, splat(31.49f), splat(kRoundShift)));
   const __m512 z = _mm512_mul_ps(_mm512_sub_ps(t, lookup(r.log1p_c_minus_1, idx)),
                                  lookup(r.log1p_inv_c, idx));
   const __m512 z2 = _mm512_mul_ps(z, z);
@@ -124,16 +128,18 @@ LK_TARGET_AVX512 LK_ALWAYS_INLINE __m512 reciprocal(__m512 w) {
 // coord_loss.cpp (ACR takes no target_weight): loss[i] and grad[i] = ∂loss/∂pred·grad_scale
 // for diff = pred − target, returning the sum. The same values at the edges: NaN for Φ
 // outside [0, 1], the subgradient 0 at diff = 0, NaN in → NaN out.
-LK_TARGET_AVX512 inline float chunk_loss(float lam, const float* pred, const float* target,
-                                         const float* phi, int64_t n, float grad_scale,
-                                         float* loss, float* grad) {
+LK_TARGET_AVX512 inline float chunk_loss(const AcrFn<float>& fn, const float* pred,
+                                         const float* target, const float* phi, int64_t n,
+                                         float grad_scale, float* loss, float* grad) {
   const Tables& tab = tables();
   const Registers r{load_table(tab.log2_inv_c),      load_table(tab.log2_log_c),
                     load_table(tab.log1p_c_minus_1), load_table(tab.log1p_inv_c),
                     load_table(tab.log1p_log_c),     _mm512_loadu_ps(tab.exp2_fraction)};
   const __m512 one = splat(1.0f), zero = _mm512_setzero_ps(), nan = splat(NAN);
   // grad_scale folded into the slopes: λ(1 + e)·grad_scale and 2·grad_scale.
-  const __m512 lam_scaled = splat(lam * grad_scale), two_scaled = splat(2.0f * grad_scale);
+  // Read once: the stores below could alias fn, which would then be reloaded every iteration.
+  const __m512 lam = splat(fn.lam), ln2 = splat(fn.ln2);
+  const __m512 lam_scaled = splat(fn.lam * grad_scale), two_scaled = splat(2.0f * grad_scale);
   __m512 sum = zero;
   for (int64_t i = 0; i < n; i += 16) {
     const __mmask16 lanes = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1);
@@ -157,8 +163,8 @@ LK_TARGET_AVX512 inline float chunk_loss(float lam, const float* pred, const flo
     __m512 slope = _mm512_mask_blend_ps(small, _mm512_mul_ps(delta, two_scaled), log_slope);
     slope = _mm512_mask_blend_ps(valid, nan, slope);
     const __m512 linear =
-        _mm512_fmadd_ps(delta, delta, _mm512_fmsub_ps(p, splat(0.693147180559945f), one));
-    __m512 l = _mm512_mask_blend_ps(small, linear, _mm512_mul_ps(splat(lam), log1p_unit(t, r)));
+        _mm512_fmadd_ps(delta, delta, _mm512_fmsub_ps(p, ln2, one));
+    __m512 l = _mm512_mask_blend_ps(small, linear, _mm512_mul_ps(lam, log1p_unit(t, r)));
     l = _mm512_mask_blend_ps(valid, nan, l);
     // slope with diff's sign (bitwise select of the sign bit), 0 at diff = 0 for a valid Φ.
     const __m512 signed_slope = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(

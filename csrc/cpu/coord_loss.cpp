@@ -113,7 +113,7 @@ T chunk_loss_dispatch(const Fn& fn, const scalar_t* pred, const scalar_t* target
   if constexpr (std::is_same_v<Fn, AcrFn<float>> && std::is_same_v<scalar_t, float> &&
                 std::is_same_v<grad_t, float>) {
     if (cpu_isa() == Isa::kAvx512 && w == nullptr) {
-      return acr_avx512::chunk_loss(fn.lam, pred, target, phi, n, grad_scale, loss, grad);
+      return acr_avx512::chunk_loss(fn, pred, target, phi, n, grad_scale, loss, grad);
     }
   }
 #endif
